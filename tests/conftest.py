@@ -1,0 +1,7 @@
+"""Shared fixtures: each real outside part lives in its own module under tests/support/."""
+
+pytest_plugins = [
+    "tests.support.s3_server",
+    "tests.support.runpod_stub",
+    "tests.support.stores",
+]
