@@ -1,0 +1,84 @@
+"""RunPod job payloads (webhook bodies and `GET /status` answers) -> `JobReport`.
+
+The same body shape arrives both ways (RunPod posts what `/status` returns, plus `input` and
+`webhook`), so one pydantic model reads both. Unknown fields are allowed: workers put anything
+in `output`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from domain.matching import SUCCESS_OUTPUT_STATUSES
+from domain.observations import JobReport
+
+__all__ = ["JobPayload", "ValidationError", "report_from_payload"]
+
+JOB_STATUSES = ("IN_QUEUE", "IN_PROGRESS", "COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")
+
+
+class JobPayload(BaseModel):
+    """The fields loraledger reads from a RunPod job payload; the rest is kept as received."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_-]+$")
+    status: str = Field(pattern="^(" + "|".join(JOB_STATUSES) + ")$")
+    input: dict[str, Any] | None = None
+    output: Any = None
+    error: Any = None
+    delayTime: int | float | None = None  # noqa: N815 (RunPod's spelling)
+    executionTime: int | float | None = None  # noqa: N815
+
+
+def _text(value: Any, limit: int = 2_000) -> str | None:
+    if value is None or value == "":
+        return None
+    text = value if isinstance(value, str) else repr(value)
+    return text[:limit]
+
+
+def report_from_payload(payload: JobPayload) -> JobReport:
+    """What the matching rules need, plus a small summary kept on the event for the audit."""
+    output = payload.output if isinstance(payload.output, dict) else {}
+    model_info = output.get("model_info") if isinstance(output.get("model_info"), dict) else {}
+    training_config = (payload.input or {}).get("training_config")
+    model_name = training_config.get("model_name") if isinstance(training_config, dict) else None
+    model_name = model_name if isinstance(model_name, str) else None
+    if model_name is None and isinstance(output.get("loraName"), str):
+        model_name = output["loraName"]
+    lora_url = next(
+        (
+            candidate
+            for candidate in (output.get("loraUrl"), output.get("s3_url"), model_info.get("download_url"))
+            if isinstance(candidate, str) and candidate.startswith(("https://", "http://"))
+        ),
+        None,
+    )
+    output_status = output.get("status")
+    error = _text(payload.error) or _text(output.get("error"))
+    worker_failed = isinstance(output_status, str) and output_status.lower() not in SUCCESS_OUTPUT_STATUSES
+    if error is None and worker_failed:
+        error = _text(output.get("message"))
+    summary: dict[str, Any] = {
+        key: value
+        for key, value in {
+            "delayTime": payload.delayTime,
+            "executionTime": payload.executionTime,
+            "message": _text(output.get("message"), 500),
+            "size_bytes": model_info.get("size_bytes"),
+            "loraName": output.get("loraName") if isinstance(output.get("loraName"), str) else None,
+        }.items()
+        if value is not None
+    }
+    return JobReport(
+        job_id=payload.id,
+        status=payload.status,
+        output_status=output_status if isinstance(output_status, str) else None,
+        model_name=model_name,
+        lora_url=lora_url,
+        error=error,
+        summary=summary,
+    )

@@ -1,0 +1,81 @@
+"""`LORALEDGER_DATABASE_URL` -> the eventsourcing environment that selects and configures the store.
+
+`sqlite:///PATH` (a file, in WAL mode; `:memory:` is refused because each pooled connection of a
+threaded server would see its own empty database) or `postgresql://user:pass@host:port/db`
+(`?schema=NAME` keeps several ledgers apart in one database).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+
+class StoreConfigError(ValueError):
+    """A database URL the service cannot use; the message names the setting."""
+
+
+def store_env(database_url: str) -> dict[str, str]:
+    """The eventsourcing settings for a database URL."""
+    parts = urlsplit(database_url)
+    if parts.scheme == "sqlite":
+        return _sqlite_env(database_url)
+    if parts.scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+        return _postgres_env(database_url)
+    raise StoreConfigError(
+        f"LORALEDGER_DATABASE_URL: unsupported scheme {parts.scheme!r} "
+        "(use sqlite:///PATH or postgresql://user:pass@host:port/db)"
+    )
+
+
+def _sqlite_env(database_url: str) -> dict[str, str]:
+    prefix = "sqlite:///"
+    if not database_url.startswith(prefix) or len(database_url) == len(prefix):
+        raise StoreConfigError("LORALEDGER_DATABASE_URL: write sqlite:///PATH (PATH relative or /absolute)")
+    path = database_url[len(prefix) :]
+    if path == ":memory:" or "mode=memory" in path:
+        raise StoreConfigError(
+            "LORALEDGER_DATABASE_URL: an in-memory SQLite database is not shared between the "
+            "server's threads; give a file path"
+        )
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": path,
+        "SQLITE_LOCK_TIMEOUT": "30",
+        "CREATE_TABLE": "y",
+    }
+
+
+def _postgres_env(database_url: str) -> dict[str, str]:
+    parts = urlsplit(database_url)
+    dbname = unquote(parts.path.lstrip("/"))
+    if not dbname:
+        raise StoreConfigError("LORALEDGER_DATABASE_URL: the PostgreSQL URL names no database")
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": dbname,
+        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "POSTGRES_CONNECT_TIMEOUT": "5",
+        "POSTGRES_PRE_PING": "y",
+        "POSTGRES_POOL_SIZE": "5",
+        "POSTGRES_MAX_OVERFLOW": "10",
+        "POSTGRES_LOCK_TIMEOUT": "5",
+        "CREATE_TABLE": "y",
+    }
+    schema = parse_qs(parts.query).get("schema")
+    if schema:
+        env["POSTGRES_SCHEMA"] = schema[0]
+    return env
+
+
+def describe(database_url: str) -> str:
+    """The URL with any password hidden, for logs and health answers."""
+    parts = urlsplit(database_url)
+    if parts.password is None:
+        return database_url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()

@@ -1,0 +1,96 @@
+"""The Decision value: what a match looked at, which rule fired, and why each candidate was or was not taken.
+
+Decisions are stored inside the events they caused (as plain dicts), so a duplicate or a surprising
+state can be explained later by replaying history rather than by reading logs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Source = Literal["webhook", "s3-sync", "import", "reconcile", "start"]
+
+
+class Rule:
+    """Every rule a decision can name. Tests assert decisions only ever use these."""
+
+    # S3 sync (CONTRACT §5)
+    PENDING_BY_NAME = "first-pass:pending-or-failed-or-no-url-by-name"
+    SYNCED_BY_URL = "second-pass:lora-url-contains-file-name"
+    SYNCED_BY_FILE_NAME = "second-pass:name-is-file-name"
+    SYNCED_BY_MODEL_ID = "second-pass:id-is-model-name"
+    UNCHANGED_ETAG = "unchanged:same-etag"
+    CREATED = "no-match:created"
+    OTHER_FILE_OF_VERSION = "no-match:version-supplied-by-another-file"
+    # Webhook and reconcile
+    JOB_ID_EXACT = "job-id:exact"
+    JOB_ID_SUFFIX = "job-id:suffix-removed"
+    MODEL_NAME = "model-name"
+    UNMATCHED = "no-match:parked"
+    REPEAT = "repeat:already-reported"
+    STALE_ATTEMPT = "ignored:older-attempt"
+    FAILURE_AFTER_COMPLETION = "ignored:failure-after-completion"
+    PARKED_APPLIED = "parked-webhook:applied-on-start"
+    NOT_FOUND_AFTER_GRACE = "reconcile:unknown-to-runpod-after-grace"
+    SUBMISSION_NEVER_CONFIRMED = "reconcile:submission-never-confirmed"
+    STILL_RUNNING = "reconcile:still-running"
+    # Import
+    IMPORTED = "import:single-entry"
+    MERGED_SAME_NAME = "import:merge:same-name"
+    MERGED_FILE_NAME = "import:merge:name-is-file-or-model-name"
+    MERGED_MODEL_ID = "import:merge:id-is-model-name"
+    MERGED_SAME_JOB = "import:merge:same-job-id"
+    ALREADY_IMPORTED = "import:already-imported"
+    # Start
+    NEW_VERSION = "start:new-version"
+    RETRY_AFTER_FAILURE = "start:retry-after-failure"
+    START_REFUSED = "start:runpod-refused-or-unreachable"
+
+    @classmethod
+    def all(cls) -> frozenset[str]:
+        return frozenset(
+            value for name, value in vars(cls).items() if name.isupper() and isinstance(value, str)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One version a match considered."""
+
+    id: str | None
+    name: str
+    status: str | None
+    taken: bool
+    why: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status,
+            "taken": self.taken,
+            "why": self.why,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of one match: source, input, rule, outcome, and the candidates weighed."""
+
+    source: Source
+    rule: str
+    outcome: str
+    input: dict[str, Any] = field(default_factory=dict)
+    candidates: tuple[Candidate, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "rule": self.rule,
+            "outcome": self.outcome,
+            "input": dict(self.input),
+            "candidates": [candidate.as_dict() for candidate in self.candidates],
+            "notes": list(self.notes),
+        }

@@ -1,0 +1,178 @@
+"""The naming rules of style ids, version names, model names and LoRA file keys.
+
+Every parser either returns a value or raises `NameRejected` with a reason a person can act on.
+Model names are only ever built from parsed values, so no user text reaches RunPod or S3 unchecked.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+LORA_EXTENSION = ".safetensors"
+MAX_NUMBER_DIGITS = 9  # style ids and version numbers beyond a billion are typos or attacks
+
+_POSITIVE = r"[1-9][0-9]{0,8}"
+_STYLE_ID = re.compile(rf"{_POSITIVE}")
+_VERSION_NAME = re.compile(rf"[vV]({_POSITIVE})")
+# The deployment being replaced wrote `style_1_vV8`; older code wrote `style_1_vv8` and `style_1_v8`.
+_MODEL_NAME = re.compile(rf"style_({_POSITIVE})_v([vV]?)({_POSITIVE})")
+_LOOSE_MODEL_NAME = re.compile(r"style_([^_]*)_v(.*)")
+_JOB_SUFFIX = re.compile(r"-[eu][0-9]+$")
+_TEMP_MARKERS = (".tmp", ".part", ".partial", ".crdownload", ".download", "~")
+
+
+class NameRejected(ValueError):
+    """A name that does not follow the rules; `reason` says which rule and why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def parse_style_id(text: str | int) -> int:
+    """`1`, `82` -> int. Rejects `0`, `01`, `-1`, `abc`, and absurdly long numbers."""
+    if isinstance(text, bool):
+        raise NameRejected("a style id is a positive integer, not a boolean")
+    if isinstance(text, int):
+        if text < 1:
+            raise NameRejected(f"style id {text} is not a positive integer")
+        if len(str(text)) > MAX_NUMBER_DIGITS:
+            raise NameRejected(f"style id {text} has more than {MAX_NUMBER_DIGITS} digits")
+        return text
+    if not _STYLE_ID.fullmatch(text):
+        raise NameRejected(
+            f"style id {_quote(text)} is not a positive integer without leading zeros "
+            f"(at most {MAX_NUMBER_DIGITS} digits)"
+        )
+    return int(text)
+
+
+def parse_version_name(text: str) -> str:
+    """`V8` or `v8` -> `V8`. Anything else (`V08`, `V0`, `8`, `V8a`) is rejected."""
+    match = _VERSION_NAME.fullmatch(text)
+    if match is None:
+        raise NameRejected(
+            f"version name {_quote(text)} is not V<n> with n a positive integer without leading zeros"
+        )
+    return f"V{match.group(1)}"
+
+
+def version_number(version_name: str) -> int:
+    """The n of a canonical `V<n>` (used to order versions newest first)."""
+    return int(parse_version_name(version_name)[1:])
+
+
+def format_model_name(style_id: int, version_name: str) -> str:
+    """The model name sent to RunPod and used as the LoRA file's stem: `style_1_vV8`."""
+    return f"style_{parse_style_id(style_id)}_v{parse_version_name(version_name)}"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelName:
+    """A parsed model name; `spelling` is what was read when it was not the canonical form."""
+
+    style_id: int
+    version_name: str
+    spelling: str | None = None
+
+    @property
+    def canonical(self) -> str:
+        return format_model_name(self.style_id, self.version_name)
+
+    @property
+    def file_name(self) -> str:
+        return self.canonical + LORA_EXTENSION
+
+    @property
+    def normalisation(self) -> str | None:
+        """A note for the decision when a legacy spelling was normalised, else None."""
+        if self.spelling is None:
+            return None
+        return f"legacy spelling {self.spelling!r} read as {self.canonical!r}"
+
+
+def parse_model_name(text: str) -> ModelName:
+    """`style_1_vV8` (or the legacy `style_1_vv8`, `style_1_v8`) -> ModelName."""
+    match = _MODEL_NAME.fullmatch(text)
+    if match is None:
+        raise NameRejected(_model_name_problem(text))
+    style_id, separator, number = match.groups()
+    version_name = f"V{number}"
+    del separator  # `V`, `v` or nothing: all three spellings name the same version
+    canonical = f"style_{style_id}_v{version_name}"
+    return ModelName(int(style_id), version_name, None if text == canonical else text)
+
+
+def _model_name_problem(text: str) -> str:
+    loose = _LOOSE_MODEL_NAME.fullmatch(text)
+    if loose is None:
+        return f"{_quote(text)} is not a model name of the form style_<styleId>_v<versionName>"
+    style_text, version_text = loose.groups()
+    if not _STYLE_ID.fullmatch(style_text):
+        return (
+            f"{_quote(text)}: style id {_quote(style_text)} is not a positive integer without leading zeros"
+        )
+    if not version_text:
+        return f"{_quote(text)}: the version name is missing after '_v'"
+    return (
+        f"{_quote(text)}: version {_quote(version_text)} is not V<n> with n a positive "
+        "integer without leading zeros"
+    )
+
+
+def key_basename(key: str) -> str:
+    """Only the last path segment of an S3 key counts."""
+    return key.rsplit("/", 1)[-1]
+
+
+def parse_lora_key(key: str) -> ModelName:
+    """An S3 key whose basename is `<modelName>.safetensors` -> ModelName; otherwise why not."""
+    base = key_basename(key)
+    if not base:
+        raise NameRejected("a folder marker, not a file")
+    if base.startswith(".") or any(base.endswith(marker) for marker in _TEMP_MARKERS):
+        raise NameRejected(f"{_quote(base)} is a temporary or hidden file")
+    if not base.endswith(LORA_EXTENSION):
+        raise NameRejected(f"{_quote(base)} does not end in {LORA_EXTENSION}")
+    stem = base[: -len(LORA_EXTENSION)]
+    if not stem.startswith("style_"):
+        raise NameRejected(f"{_quote(base)} is not a style LoRA (style_<id>_v<V>.safetensors)")
+    return parse_model_name(stem)
+
+
+def parse_legacy_name(text: str, style_id: int) -> tuple[str, str | None]:
+    """A legacy entry's `name` -> (canonical version name, how it was read or None if clean).
+
+    Accepts `V8`, `v8`, a model name (`style_1_vV8`) or a file name (`style_1_vV8.safetensors`)
+    of the same style. A model name of another style is rejected: the entry is in the wrong file.
+    """
+    try:
+        name = parse_version_name(text)
+    except NameRejected:
+        pass
+    else:
+        return name, (None if name == text else "case")
+    stem = text[: -len(LORA_EXTENSION)] if text.endswith(LORA_EXTENSION) else text
+    try:
+        model = parse_model_name(stem)
+    except NameRejected as rejected:
+        raise NameRejected(
+            f"entry name {_quote(text)} is neither V<n> nor a model or file name"
+        ) from rejected
+    if model.style_id != style_id:
+        raise NameRejected(
+            f"entry name {_quote(text)} belongs to style {model.style_id}, not style {style_id}"
+        )
+    return model.version_name, ("file-name" if stem != text else "model-name")
+
+
+def _quote(text: str, limit: int = 80) -> str:
+    """Quote user text for an error message, cut to a readable length."""
+    shown = text if len(text) <= limit else text[:limit] + "…"
+    return repr(shown)
+
+
+def job_base_id(job_id: str) -> str:
+    """RunPod job ids carry a suffix (`-e1`, `-u2`); some callers strip it. Match on the rest."""
+    return _JOB_SUFFIX.sub("", job_id)

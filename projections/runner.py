@@ -1,0 +1,121 @@
+"""Follows the ledger's notification log and keeps the per-style files current.
+
+One runner per process. It remembers how far it has read; `catch_up()` reads what is new, folds it
+into `StyleDocuments` and hands the styles it touched to a sink (the atomic file writer). Commands
+call `catch_up()` before they answer, so a 2xx answer is already on disk; a background thread
+calls it too, for events written by other processes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+from uuid import UUID
+
+from eventsourcing.domain import DomainEventProtocol
+
+from domain.ledger import Ledger
+from projections.training_versions import StyleDocuments, is_training_version_topic
+
+READ_BATCH = 2_000
+
+
+class DocumentSink(Protocol):
+    """Where rendered documents go (the atomic file writer, or a folder for `replay`)."""
+
+    def write(self, style_id: int, text: str, position: int) -> Path | None:
+        """Write one style's document as of log `position`; return a backup path if one was kept."""
+        ...
+
+
+@dataclass(slots=True)
+class CatchUp:
+    """What one `catch_up()` did."""
+
+    position: int
+    events: int = 0
+    styles_written: list[int] = field(default_factory=list)
+    backups: list[Path] = field(default_factory=list)
+
+
+def read_batches(ledger: Ledger, after: int) -> Iterator[tuple[int, list[DomainEventProtocol[UUID]]]]:
+    """(last notification id read, its TrainingVersion events) per batch after `after`, in log order.
+
+    The position advances over other aggregates' events too, so a reader never reads them twice.
+    """
+    position = after
+    while True:
+        batch = ledger.recorder.select_notifications(position + 1, READ_BATCH)
+        if not batch:
+            return
+        position = batch[-1].id
+        yield position, [
+            ledger.mapper.to_domain_event(notification)
+            for notification in batch
+            if is_training_version_topic(notification.topic)
+        ]
+        if len(batch) < READ_BATCH:
+            return
+
+
+class ProjectionRunner:
+    def __init__(self, ledger: Ledger, sink: DocumentSink) -> None:
+        self.ledger = ledger
+        self.sink = sink
+        self.documents = StyleDocuments()
+        self.position = 0
+        self._lock = threading.Lock()
+        self._written_all = False
+
+    def catch_up(self) -> CatchUp:
+        """Fold new events in and write the styles they touched (every style, the first time)."""
+        with self._lock:
+            result = CatchUp(self.position)
+            touched: set[int] = set()
+            for position, events in read_batches(self.ledger, self.position):
+                for event in events:
+                    style = self.documents.apply(event)
+                    if style is not None:
+                        touched.add(style)
+                result.events += len(events)
+                self.position = position
+            if not self._written_all:
+                touched.update(self.documents.styles())
+                self._written_all = True
+            for style_id in sorted(touched):
+                text = self.documents.render(style_id)
+                if text is None:
+                    continue
+                backup = self.sink.write(style_id, text, self.position)
+                result.styles_written.append(style_id)
+                if backup is not None:
+                    result.backups.append(backup)
+            result.position = self.position
+            return result
+
+    def document(self, style_id: int) -> str | None:
+        """The style's current text (after catching up), as the file has it."""
+        self.catch_up()
+        with self._lock:
+            return self.documents.render(style_id)
+
+
+def replay(ledger: Ledger, until: datetime | None, sink: DocumentSink) -> list[int]:
+    """Write every style's document as it was at `until`; returns the styles written."""
+    head = 0
+    documents = StyleDocuments()
+    for head, events in read_batches(ledger, 0):
+        for event in events:
+            if until is None or event.timestamp <= until:
+                documents.apply(event)
+    written = []
+    for style_id in documents.styles():
+        text = documents.render(style_id)
+        if text is not None:
+            sink.write(style_id, text, head)
+            written.append(style_id)
+    return written
