@@ -29,8 +29,8 @@ class JobPayload(BaseModel):
     input: dict[str, Any] | None = None
     output: Any = None
     error: Any = None
-    delayTime: int | float | None = None  # noqa: N815 (RunPod's spelling)
-    executionTime: int | float | None = None  # noqa: N815
+    delayTime: int | float | None = None  # RunPod's spelling
+    executionTime: int | float | None = None
 
 
 def _text(value: Any, limit: int = 2_000) -> str | None:
@@ -42,8 +42,9 @@ def _text(value: Any, limit: int = 2_000) -> str | None:
 
 def report_from_payload(payload: JobPayload) -> JobReport:
     """What the matching rules need, plus a small summary kept on the event for the audit."""
-    output = payload.output if isinstance(payload.output, dict) else {}
-    model_info = output.get("model_info") if isinstance(output.get("model_info"), dict) else {}
+    output: dict[str, Any] = payload.output if isinstance(payload.output, dict) else {}
+    info = output.get("model_info")
+    model_info: dict[str, Any] = info if isinstance(info, dict) else {}
     training_config = (payload.input or {}).get("training_config")
     model_name = training_config.get("model_name") if isinstance(training_config, dict) else None
     model_name = model_name if isinstance(model_name, str) else None

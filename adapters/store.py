@@ -18,6 +18,9 @@ class StoreConfigError(ValueError):
 def store_env(database_url: str) -> dict[str, str]:
     """The eventsourcing settings for a database URL."""
     parts = urlsplit(database_url)
+    if database_url == "memory://":
+        # In-process only: dry runs and tests. Nothing is kept when the process ends.
+        return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
     if parts.scheme == "sqlite":
         return _sqlite_env(database_url)
     if parts.scheme in ("postgresql", "postgres", "postgresql+psycopg"):
@@ -38,7 +41,6 @@ def _sqlite_env(database_url: str) -> dict[str, str]:
             "LORALEDGER_DATABASE_URL: an in-memory SQLite database is not shared between the "
             "server's threads; give a file path"
         )
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
     return {
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
         "SQLITE_DBNAME": path,
@@ -79,3 +81,26 @@ def describe(database_url: str) -> str:
         return database_url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
     return parts._replace(netloc=netloc).geturl()
+
+
+def prepare_store(database_url: str) -> None:
+    """Create what the store's tables live in: the folder of a SQLite file, a PostgreSQL schema."""
+    env = store_env(database_url)
+    if "SQLITE_DBNAME" in env:
+        Path(env["SQLITE_DBNAME"]).parent.mkdir(parents=True, exist_ok=True)
+    schema = env.get("POSTGRES_SCHEMA")
+    if schema is None:
+        return
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=int(env["POSTGRES_PORT"]),
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"] or None,
+        connect_timeout=int(env["POSTGRES_CONNECT_TIMEOUT"]),
+        autocommit=True,
+    ) as connection:
+        connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))

@@ -19,9 +19,7 @@ class MissingSetting(Exception):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="LORALEDGER_", env_file=".env", extra="ignore", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix="LORALEDGER_", env_file=".env", extra="ignore", frozen=True)
 
     database_url: str = "sqlite:///./loraledger.db"
     output_dir: str = "./styles"
@@ -88,7 +86,5 @@ class Settings(BaseSettings):
 
     def webhook_url(self) -> str:
         if not self.public_url:
-            raise MissingSetting(
-                "LORALEDGER_PUBLIC_URL", "to tell RunPod where to send the webhook"
-            )
+            raise MissingSetting("LORALEDGER_PUBLIC_URL", "to tell RunPod where to send the webhook")
         return f"{self.public_url.rstrip('/')}/webhooks/runpod?token={self.require_webhook_secret()}"

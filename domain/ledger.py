@@ -13,11 +13,11 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import Aggregate, DomainEventProtocol
+from eventsourcing.domain import Aggregate, CanMutateAggregate
 from eventsourcing.persistence import IntegrityError
 
 from domain.decisions import Candidate, Decision, Rule, Source
@@ -201,9 +201,11 @@ class Ledger(Application[UUID]):
             if (version := self.find_version(style_id, name)) is not None
         ]
 
-    def history(self, style_id: int, version_name: str) -> list[DomainEventProtocol[UUID]]:
+    def history(self, style_id: int, version_name: str) -> list[CanMutateAggregate[UUID]]:
         """Every event of the version, oldest first. UnknownVersion if it has none."""
-        events = list(self.events.get(version_id(style_id, version_name)))
+        events = [
+            cast(CanMutateAggregate[UUID], e) for e in self.events.get(version_id(style_id, version_name))
+        ]
         if not events:
             raise UnknownVersion(f"style {style_id} has no version {version_name}")
         return events
@@ -687,16 +689,21 @@ class Ledger(Application[UUID]):
 
     # ------------------------------------------------------------------ reconcile
 
+    def requested_at(self, version: TrainingVersion) -> datetime:
+        """When the version's current attempt was started (its entry's `timestamp`)."""
+        started = version.entry.get("timestamp")
+        try:
+            return parse_time(started) if isinstance(started, str) else self.clock()
+        except ValueError:  # an imported entry with an unreadable time counts as just started
+            return self.clock()
+
     def pending_attempts(
         self, versions: Iterable[TrainingVersion], older_than: timedelta
     ) -> Iterator[TrainingVersion]:
         """Pending versions whose request is older than the given age."""
         cutoff = self.clock() - older_than
         for version in versions:
-            if version.status != "pending":
-                continue
-            started = version.entry.get("timestamp")
-            if isinstance(started, str) and parse_time(started) <= cutoff:
+            if version.status == "pending" and self.requested_at(version) <= cutoff:
                 yield version
 
 

@@ -8,15 +8,16 @@ calls it too, for events written by other processes.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 from uuid import UUID
 
-from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.domain import CanMutateAggregate
 
 from domain.ledger import Ledger
 from projections.training_versions import StyleDocuments, is_training_version_topic
@@ -27,8 +28,11 @@ READ_BATCH = 2_000
 class DocumentSink(Protocol):
     """Where rendered documents go (the atomic file writer, or a folder for `replay`)."""
 
-    def write(self, style_id: int, text: str, position: int) -> Path | None:
-        """Write one style's document as of log `position`; return a backup path if one was kept."""
+    def write(self, style_id: int, text: str, position: str) -> Path | None:
+        """Write one style's document as of `position` (`"<log id>:<notification id>"`).
+
+        Returns the path of a backup, if the file had been edited by someone else and was kept.
+        """
         ...
 
 
@@ -42,7 +46,17 @@ class CatchUp:
     backups: list[Path] = field(default_factory=list)
 
 
-def read_batches(ledger: Ledger, after: int) -> Iterator[tuple[int, list[DomainEventProtocol[UUID]]]]:
+def log_identity(ledger: Ledger) -> str:
+    """A short id of this event log (from its first record), so positions of two logs never mix."""
+    first = ledger.recorder.select_notifications(1, 1)
+    if not first:
+        return "empty"
+    record = first[0]
+    digest = hashlib.sha256(str(record.originator_id).encode() + record.topic.encode() + record.state)
+    return digest.hexdigest()[:16]
+
+
+def read_batches(ledger: Ledger, after: int) -> Iterator[tuple[int, list[CanMutateAggregate[UUID]]]]:
     """(last notification id read, its TrainingVersion events) per batch after `after`, in log order.
 
     The position advances over other aggregates' events too, so a reader never reads them twice.
@@ -53,11 +67,14 @@ def read_batches(ledger: Ledger, after: int) -> Iterator[tuple[int, list[DomainE
         if not batch:
             return
         position = batch[-1].id
-        yield position, [
-            ledger.mapper.to_domain_event(notification)
-            for notification in batch
-            if is_training_version_topic(notification.topic)
-        ]
+        yield (
+            position,
+            [
+                cast(CanMutateAggregate[UUID], ledger.mapper.to_domain_event(notification))
+                for notification in batch
+                if is_training_version_topic(notification.topic)
+            ],
+        )
         if len(batch) < READ_BATCH:
             return
 
@@ -70,6 +87,7 @@ class ProjectionRunner:
         self.position = 0
         self._lock = threading.Lock()
         self._written_all = False
+        self._log_id: str | None = None
 
     def catch_up(self) -> CatchUp:
         """Fold new events in and write the styles they touched (every style, the first time)."""
@@ -86,11 +104,13 @@ class ProjectionRunner:
             if not self._written_all:
                 touched.update(self.documents.styles())
                 self._written_all = True
+            if touched and self._log_id is None:
+                self._log_id = log_identity(self.ledger)
             for style_id in sorted(touched):
                 text = self.documents.render(style_id)
                 if text is None:
                     continue
-                backup = self.sink.write(style_id, text, self.position)
+                backup = self.sink.write(style_id, text, f"{self._log_id}:{self.position}")
                 result.styles_written.append(style_id)
                 if backup is not None:
                     result.backups.append(backup)
@@ -108,14 +128,16 @@ def replay(ledger: Ledger, until: datetime | None, sink: DocumentSink) -> list[i
     """Write every style's document as it was at `until`; returns the styles written."""
     head = 0
     documents = StyleDocuments()
-    for head, events in read_batches(ledger, 0):
+    for position_read, events in read_batches(ledger, 0):
+        head = position_read
         for event in events:
             if until is None or event.timestamp <= until:
                 documents.apply(event)
     written = []
+    position = f"{log_identity(ledger)}:{head}"
     for style_id in documents.styles():
         text = documents.render(style_id)
         if text is not None:
-            sink.write(style_id, text, head)
+            sink.write(style_id, text, position)
             written.append(style_id)
     return written

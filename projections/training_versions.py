@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.domain import CanMutateAggregate
 
 from domain.naming import version_number
 from domain.training_version import TrainingVersion
@@ -38,12 +38,12 @@ class StyleDocuments:
         self._versions: dict[UUID, TrainingVersion] = {}
         self._by_style: dict[int, dict[str, TrainingVersion]] = {}
 
-    def apply(self, event: DomainEventProtocol[UUID]) -> int | None:
+    def apply(self, event: CanMutateAggregate[UUID]) -> int | None:
         """Fold one event in; returns the style it touched (None for other aggregates' events)."""
         if not type(event).__qualname__.startswith(TrainingVersion.__qualname__ + "."):
             return None
         current = self._versions.get(event.originator_id)
-        version = event.mutate(current)  # type: ignore[attr-defined]
+        version = event.mutate(current)
         assert isinstance(version, TrainingVersion)
         if current is None:
             self._versions[event.originator_id] = version

@@ -1,0 +1,396 @@
+"""A small httpx client for RunPod serverless (`/run` and `/status`), plus run-input helpers.
+
+No RunPod SDK: the `runpod` package is a worker runtime with heavy dependencies. This module only
+starts jobs and asks for their status, following the documented API (`POST /v2/{endpoint}/run`,
+`GET /v2/{endpoint}/status/{id}`, `Authorization: Bearer <key>`).
+
+Secrets: the API key lives only in the `httpx.Client`'s default headers (whose repr httpx
+redacts); it is never put in exception messages, reprs or log records. Webhook URLs may carry a
+secret too, so request bodies are never logged or quoted in errors either.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import random
+import re
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Final
+
+import httpx
+from tenacity import (
+    RetryCallState,
+    RetryError,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+)
+
+__all__ = [
+    "DEFAULT_MODEL_NAME_FIELD",
+    "RunPodClient",
+    "RunPodError",
+    "RunPodRefused",
+    "RunPodUnavailable",
+    "SubmittedJob",
+    "build_run_input",
+    "put_at_path",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL_NAME_FIELD: Final = "training_config.model_name"
+
+# Endpoint ids and job ids become URL path segments: nothing that could add a path, query or
+# fragment (`/`, `.`, `?`, `#`, `%`, whitespace) may pass.
+_SEGMENT_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,128}")
+# An API key goes into a header: visible ASCII only (no spaces, no CR/LF).
+_API_KEY_RE: Final = re.compile(r"[\x21-\x7e]+")
+_BODY_EXCERPT_CHARS: Final = 200
+
+
+class RunPodError(Exception):
+    """RunPod did not do what was asked. The message never contains the API key."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, retryable: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.retryable = retryable
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.message!r}, status_code={self.status_code!r}, "
+            f"retryable={self.retryable!r})"
+        )
+
+
+class RunPodUnavailable(RunPodError):
+    """RunPod could not be reached or kept failing (connection error, timeout, 429, 5xx).
+
+    Raised after the client's own retries are exhausted; trying again later may succeed.
+    `retry_after` is RunPod's last numeric `Retry-After` hint in seconds, if it sent one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retryable: bool = True,
+        retry_after: float | None = None,
+    ):
+        super().__init__(message, status_code=status_code, retryable=retryable)
+        self.retry_after = retry_after
+
+
+class RunPodRefused(RunPodError):
+    """RunPod refused the request (4xx other than 404/429, e.g. 400, 401); retrying won't help."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, retryable: bool = False):
+        super().__init__(message, status_code=status_code, retryable=retryable)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmittedJob:
+    """RunPod's answer to `/run`: the job id (with its `-e1`-style suffix) and initial status."""
+
+    id: str
+    status: str
+
+
+def _check_segment(kind: str, value: str) -> str:
+    if not isinstance(value, str) or _SEGMENT_RE.fullmatch(value) is None:
+        raise ValueError(f"invalid RunPod {kind} {value!r}: expected 1-128 of [A-Za-z0-9_-]")
+    return value
+
+
+def _retry_after_seconds(response: httpx.Response) -> float | None:
+    """The numeric `Retry-After` header in seconds; None when absent or not a number."""
+    raw = response.headers.get("Retry-After")
+    if raw is None:
+        return None
+    try:
+        seconds = float(raw.strip())
+    except ValueError:
+        return None  # an HTTP-date: fall back to our own backoff
+    if not math.isfinite(seconds):
+        return None
+    return max(seconds, 0.0)
+
+
+class RunPodClient:
+    """Starts jobs on one RunPod serverless endpoint and reads their status.
+
+    One `httpx.Client` is reused for all calls; close it with `close()` or use the client as a
+    context manager. Transient failures (connection errors, timeouts, 429, 5xx) are retried up to
+    `attempts` tries in all, with exponential backoff plus jitter (a numeric `Retry-After` on 429
+    is honoured, capped at `backoff_max`).
+
+    Caveat: RunPod `/run` has no idempotency key, so a retried `/run` whose earlier attempt did
+    reach RunPod (read timeout, 5xx after acceptance) can start a second job.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        endpoint_id: str,
+        api_key: str,
+        *,
+        timeout: float = 10.0,
+        attempts: int = 4,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 8.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        base = base_url.rstrip("/")
+        if not base.startswith(("http://", "https://")):
+            raise ValueError(f"RunPod base_url must be an http(s) URL, got {base_url!r}")
+        _check_segment("endpoint id", endpoint_id)
+        if not isinstance(api_key, str) or _API_KEY_RE.fullmatch(api_key) is None:
+            # Deliberately does not echo the value.
+            raise ValueError("RunPod api_key must be non-empty visible ASCII without whitespace")
+        if attempts < 1:
+            raise ValueError(f"attempts must be at least 1, got {attempts}")
+        if not timeout > 0:
+            raise ValueError(f"timeout must be positive, got {timeout}")
+        if backoff_initial < 0 or backoff_max < 0:
+            raise ValueError("backoff_initial and backoff_max must not be negative")
+
+        self.base_url = base
+        self.endpoint_id = endpoint_id
+        self.timeout = timeout
+        self.attempts = attempts
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self._http = httpx.Client(
+            headers={
+                "Authorization": f"Bearer {api_key}",
+                "Accept": "application/json",
+                "User-Agent": "loraledger",
+            },
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> RunPodClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"RunPodClient(base_url={self.base_url!r}, endpoint_id={self.endpoint_id!r}, "
+            f"api_key='***', timeout={self.timeout!r}, attempts={self.attempts!r})"
+        )
+
+    # -- API ---------------------------------------------------------------------------------
+
+    def run(self, input: dict[str, Any], webhook: str | None) -> SubmittedJob:
+        """Start a job: `POST {base}/{endpoint}/run` with `{"input": ..., "webhook": ...}`."""
+        body: dict[str, Any] = {"input": input}
+        if webhook is not None:
+            body["webhook"] = webhook
+        what = f"POST /{self.endpoint_id}/run"
+        response = self._request("POST", f"{self.base_url}/{self.endpoint_id}/run", what, body)
+        if response.status_code == 404:
+            raise RunPodError(
+                f"RunPod {what}: HTTP 404, endpoint {self.endpoint_id!r} not found{self._excerpt(response)}",
+                status_code=404,
+            )
+        data = self._json_object(response, what)
+        job_id = data.get("id")
+        if not isinstance(job_id, str) or not job_id:
+            raise RunPodError(
+                f"RunPod {what}: HTTP {response.status_code} answer has no job 'id' (keys: {sorted(data)})",
+                status_code=response.status_code,
+            )
+        status = data.get("status")
+        return SubmittedJob(id=job_id, status=status if isinstance(status, str) else "UNKNOWN")
+
+    def status(self, job_id: str) -> dict[str, Any] | None:
+        """`GET {base}/{endpoint}/status/{job_id}`; None when RunPod forgot the job (404)."""
+        _check_segment("job id", job_id)
+        what = f"GET /{self.endpoint_id}/status/{job_id}"
+        url = f"{self.base_url}/{self.endpoint_id}/status/{job_id}"
+        response = self._request("GET", url, what, None)
+        if response.status_code == 404:
+            return None
+        return self._json_object(response, what)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _request(self, method: str, url: str, what: str, body: dict[str, Any] | None) -> httpx.Response:
+        """Send with retries; returns a 2xx or 404 response, raises RunPodError otherwise."""
+        retrying = Retrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=self._wait,
+            retry=retry_if_exception(lambda exc: isinstance(exc, RunPodError) and exc.retryable),
+            before_sleep=self._log_retry,
+            sleep=time.sleep,
+            reraise=False,
+        )
+        try:
+            return retrying(self._send_once, method, url, what, body)
+        except RetryError as gave_up:
+            last = gave_up.last_attempt.exception()
+            assert isinstance(last, RunPodUnavailable)
+            raise RunPodUnavailable(
+                f"{last.message} (gave up after {self.attempts} attempt{'' if self.attempts == 1 else 's'})",
+                status_code=last.status_code,
+                retry_after=last.retry_after,
+            ) from last
+
+    def _send_once(self, method: str, url: str, what: str, body: dict[str, Any] | None) -> httpx.Response:
+        try:
+            response = self._http.request(method, url, json=body)
+        except httpx.TimeoutException as exc:
+            raise RunPodUnavailable(
+                f"RunPod {what}: timed out after {self.timeout}s ({type(exc).__name__})"
+            ) from exc
+        except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as exc:
+            raise RunPodUnavailable(
+                f"RunPod {what}: connection failed ({type(exc).__name__}: {exc})"
+            ) from exc
+        except httpx.TransportError as exc:  # unsupported protocol, local protocol error, ...
+            raise RunPodError(f"RunPod {what}: request failed ({type(exc).__name__})") from exc
+
+        code = response.status_code
+        if 200 <= code < 300 or code == 404:
+            return response
+        excerpt = self._excerpt(response)
+        if code == 429:
+            retry_after = _retry_after_seconds(response)
+            raise RunPodUnavailable(
+                f"RunPod {what}: HTTP 429 rate limited{excerpt}",
+                status_code=code,
+                retry_after=retry_after,
+            )
+        if code >= 500:
+            raise RunPodUnavailable(f"RunPod {what}: HTTP {code} server error{excerpt}", status_code=code)
+        if 400 <= code < 500:
+            raise RunPodRefused(f"RunPod {what}: HTTP {code} refused{excerpt}", status_code=code)
+        raise RunPodError(f"RunPod {what}: unexpected HTTP {code}{excerpt}", status_code=code)
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(exc, RunPodUnavailable) and exc.retry_after is not None:
+            return min(exc.retry_after, self.backoff_max)
+        # Exponential backoff with jitter: initial * 2^(n-1) plus up to `initial`, capped.
+        exponent = min(state.attempt_number - 1, 32)
+        backoff = self.backoff_initial * 2.0**exponent + random.uniform(0, self.backoff_initial)
+        return min(backoff, self.backoff_max)
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        logger.warning(
+            "%s; retrying in %.2fs (attempt %d of %d)",
+            exc.message if isinstance(exc, RunPodError) else type(exc).__name__,
+            wait,
+            state.attempt_number + 1,
+            self.attempts,
+        )
+
+    def _json_object(self, response: httpx.Response, what: str) -> dict[str, Any]:
+        try:
+            data = response.json()
+        except ValueError:
+            content_type = response.headers.get("Content-Type", "no content type")
+            raise RunPodError(
+                f"RunPod {what}: HTTP {response.status_code} answer is not JSON "
+                f"({content_type}){self._excerpt(response)}",
+                status_code=response.status_code,
+            ) from None
+        if not isinstance(data, dict):
+            raise RunPodError(
+                f"RunPod {what}: HTTP {response.status_code} answer is JSON "
+                f"{type(data).__name__}, not an object",
+                status_code=response.status_code,
+            )
+        return data
+
+    def _excerpt(self, response: httpx.Response) -> str:
+        """A short, key-redacted excerpt of a response body for error messages."""
+        try:
+            text = response.text.strip()
+        except Exception:  # undecodable body
+            return ""
+        if not text:
+            return ""
+        secret = self._http.headers.get("Authorization", "").removeprefix("Bearer ")
+        if secret:
+            text = text.replace(secret, "***")
+        if len(text) > _BODY_EXCERPT_CHARS:
+            text = text[:_BODY_EXCERPT_CHARS] + "..."
+        return f": {text}"
+
+
+# -- run input ---------------------------------------------------------------------------------
+
+
+def put_at_path(target: dict[str, Any], dotted_path: str, value: Any) -> dict[str, Any]:
+    """Set `value` at `dotted_path` ("a.b.c") in `target`, creating missing intermediate dicts.
+
+    Returns the dict that holds the final key. Raises ValueError if a segment is empty or an
+    existing intermediate value is not a dict (nothing is changed in that case).
+    """
+    segments = dotted_path.split(".")
+    if any(not segment for segment in segments):
+        raise ValueError(f"invalid dotted path {dotted_path!r}: empty segment")
+    # Check the existing part of the path first so a failure leaves `target` untouched.
+    node: dict[str, Any] = target
+    for depth, segment in enumerate(segments[:-1]):
+        if segment not in node:
+            break  # the rest of the path is created below
+        child = node[segment]
+        if not isinstance(child, dict):
+            where = ".".join(segments[: depth + 1])
+            raise ValueError(
+                f"cannot set {dotted_path!r}: {where!r} holds {type(child).__name__}, not an object"
+            )
+        node = child
+    holder = target
+    for segment in segments[:-1]:
+        holder = holder.setdefault(segment, {})
+    holder[segments[-1]] = value
+    return holder
+
+
+def build_run_input(
+    extra_input: dict[str, Any],
+    model_name_field: str,
+    model_name: str,
+    parameters: dict[str, Any],
+) -> dict[str, Any]:
+    """The `input` for `/run`: a deep copy of `extra_input` with the model name and parameters.
+
+    `model_name` is put at `model_name_field` (usually `DEFAULT_MODEL_NAME_FIELD`,
+    "training_config.model_name"); `parameters` are merged (shallowly, values deep-copied) into
+    the object that holds that key, overriding `extra_input` values there. A parameter with the
+    same name as the model-name key does not override the model name. The arguments are not
+    modified.
+    """
+    run_input = copy.deepcopy(extra_input)
+    holder = put_at_path(run_input, model_name_field, model_name)
+    name_key = model_name_field.rsplit(".", 1)[-1]
+    for key, value in parameters.items():
+        if key != name_key:
+            holder[key] = copy.deepcopy(value)
+    return run_input

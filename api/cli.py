@@ -1,0 +1,284 @@
+"""`loraledger` on the command line (CONTRACT §6): parse, call the service, render.
+
+Exit status: 0 on success, 1 on a failure explained in one line, 2 on bad usage.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from adapters.legacy_files import find_legacy_files, read_legacy_file
+from adapters.reconcile import parse_duration
+from adapters.runpod import RunPodError
+from adapters.s3_listing import S3ListingError
+from adapters.store import StoreConfigError
+from api.render import history_json, history_text
+from api.service import Service
+from api.settings import MissingSetting, Settings
+from domain.ledger import LedgerError
+from domain.legacy import LegacyDocumentError
+from domain.naming import NameRejected, parse_style_id, parse_version_name
+from domain.times import parse_time
+
+app = typer.Typer(
+    name="loraledger",
+    help="Event-sourced record of LoRA training versions.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+T = TypeVar("T")
+
+# Failures a command explains in one line (exit 1) instead of a traceback.
+EXPLAINED = (
+    MissingSetting,
+    LedgerError,
+    S3ListingError,
+    RunPodError,
+    StoreConfigError,
+    NameRejected,
+    LegacyDocumentError,
+    FileNotFoundError,
+    ValueError,
+)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"error: {message}", markup=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def explained() -> Iterator[None]:
+    try:
+        yield
+    except EXPLAINED as error:
+        fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
+
+
+@contextmanager
+def service(**overrides: Any) -> Iterator[Service]:
+    with explained():
+        settings = Settings(**overrides)
+        svc = Service(settings)
+        try:
+            yield svc
+        finally:
+            svc.close()
+
+
+def _style(text: str) -> int:
+    try:
+        return parse_style_id(text)
+    except NameRejected as rejected:
+        raise typer.BadParameter(rejected.reason) from None
+
+
+def _version(text: str) -> str:
+    try:
+        return parse_version_name(text)
+    except NameRejected as rejected:
+        raise typer.BadParameter(rejected.reason) from None
+
+
+def _time(text: str) -> datetime:
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not an ISO-8601 time") from None
+
+
+def _progress(label: str) -> tuple[Progress | None, Callable[[int], None] | None]:
+    if not sys.stdout.isatty():
+        return None, None
+    progress = Progress(
+        TextColumn(label), BarColumn(), TextColumn("{task.completed} objects"), TimeElapsedColumn()
+    )
+    task = progress.add_task(label, total=None)
+    return progress, lambda n: progress.advance(task, n)
+
+
+StyleOption = Annotated[int | None, typer.Option("--style", parser=_style, help="style id")]
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(help="server processes (use PostgreSQL for more than 1)")] = 1,
+) -> None:
+    """Run the HTTP API (uvicorn)."""
+    import uvicorn
+
+    with explained():
+        settings = Settings()
+        if workers > 1 and settings.database_url.startswith("sqlite"):
+            fail("several workers need LORALEDGER_DATABASE_URL=postgresql://…; SQLite is one process")
+    uvicorn.run("api.http:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+
+
+@app.command()
+def sync(style: StyleOption = None) -> None:
+    """Scan the S3 bucket once and apply the matching rules; prints the report."""
+    with service() as svc:
+        progress, advance = _progress("listing S3")
+        if progress is not None:
+            with progress:
+                report = svc.sync(style, advance)
+        else:
+            report = svc.sync(style)
+    out.print(
+        f"scanned {report.scanned}: {report.matched_pending} completed pending versions, "
+        f"{report.matched_synced} matched synced versions, {report.created} created, "
+        f"{report.unchanged} unchanged, {len(report.skipped)} skipped; {report.events} events recorded",
+        markup=False,
+    )
+    for skipped in report.skipped:
+        out.print(f"  skipped {skipped['key']}: {skipped['reason']}", markup=False)
+
+
+@app.command()
+def rebuild() -> None:
+    """Regenerate every JSON file from the event history."""
+    with service() as svc:
+        styles = svc.rebuild()
+    out.print(f"wrote {len(styles)} styles: {', '.join(map(str, styles)) or '-'}", markup=False)
+
+
+@app.command()
+def history(
+    style: Annotated[int, typer.Argument(parser=_style, help="style id")],
+    version: Annotated[str, typer.Argument(parser=_version, help="version name, e.g. V8")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the JSON the HTTP route answers")] = False,
+) -> None:
+    """A version's events and match decisions, oldest first."""
+    with service() as svc:
+        answer = history_json(style, version, svc.ledger.history(style, version))
+    if as_json:
+        out.print(json.dumps(answer, indent=2, ensure_ascii=False), markup=False)
+    else:
+        out.print(history_text(answer), markup=False)
+
+
+@app.command()
+def replay(
+    until: Annotated[datetime, typer.Option("--until", parser=_time, help="ISO-8601 time; no zone = UTC")],
+    out_dir: Annotated[Path, typer.Option("--out", help="folder to write the files into")],
+) -> None:
+    """Write the JSON files as they were at a time."""
+    with service() as svc:
+        styles = svc.replay(until, out_dir)
+    out.print(f"wrote {len(styles)} styles as of {until.isoformat()} into {out_dir}", markup=False)
+
+
+@app.command("import")
+def import_(
+    path: Annotated[Path, typer.Argument(help="a training_versions.json file or a folder tree")],
+    style: StyleOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="report what would be recorded; write nothing")
+    ] = False,
+) -> None:
+    """Import legacy training_versions.json files, merging duplicate entries of one version."""
+    overrides: dict[str, Any] = {}
+    if dry_run:
+        overrides = _dry_run_store()
+    with service(**overrides) as svc:
+        outcomes = svc.import_path(path, style, dry_run=dry_run)
+    refused = 0
+    verb = "would record" if dry_run else "recorded"
+    for outcome in outcomes:
+        if outcome.report is None:
+            refused += 1
+            out.print(f"{outcome.path}: refused, nothing recorded", markup=False)
+            for error in outcome.errors:
+                out.print(f"  {error}", markup=False)
+            continue
+        r = outcome.report
+        out.print(
+            f"{outcome.path}: style {r.style_id}, {r.versions} versions, {r.imported} imported, "
+            f"{r.merged} merged, {r.already_imported} already imported; {verb} {r.events} events",
+            markup=False,
+        )
+        for problem in outcome.problems:
+            out.print(f"  {problem}", markup=False)
+    if not outcomes:
+        fail(f"no training_versions.json found under {path}")
+    if refused:
+        fail(
+            f"{refused} of {len(outcomes)} files refused (see above); the others were {verb[:-1]}ed"
+            if not dry_run
+            else f"{refused} of {len(outcomes)} files would be refused"
+        )
+
+
+def _dry_run_store() -> dict[str, Any]:
+    """A dry run reads the existing store when there is one, and never creates a database file."""
+    settings = Settings()
+    url = settings.database_url
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
+        return {"database_url": "memory://"}
+    return {}
+
+
+@app.command()
+def doctor(
+    path: Annotated[Path, typer.Argument(help="a training_versions.json file or a folder tree")],
+    style: StyleOption = None,
+) -> None:
+    """Report duplicates and inconsistencies in legacy files; writes nothing."""
+    problems = 0
+    with explained():
+        files = list(find_legacy_files(path, style))
+    if not files:
+        fail(f"no training_versions.json found under {path}")
+    for found in files:
+        read = read_legacy_file(found)
+        found_problems = list(read.errors) + (read.plan.problems if read.plan else [])
+        problems += len(found_problems)
+        state = "ok" if not found_problems else f"{len(found_problems)} problems"
+        out.print(f"{found.path}: {state}", markup=False)
+        for problem in found_problems:
+            out.print(f"  {problem}", markup=False)
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def reconcile(
+    older_than: Annotated[
+        str, typer.Option("--older-than", help="pending for longer than this (15m, 2h, 1d)")
+    ] = "15m",
+) -> None:
+    """Ask RunPod /status about versions pending too long and apply the answers."""
+    try:
+        age = parse_duration(older_than)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    with service() as svc:
+        report = svc.reconcile(age)
+    out.print(
+        f"checked {report.checked}: {report.applied} applied, {report.still_running} still running, "
+        f"{report.failed_unknown} failed as unknown, {report.waiting} waiting, {len(report.errors)} errors",
+        markup=False,
+    )
+    for problem in report.errors:
+        out.print(f"  {problem['style_id']} {problem['version']}: {problem['error']}", markup=False)
+    if report.errors:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()

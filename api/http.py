@@ -1,0 +1,281 @@
+"""The HTTP API (CONTRACT §4): each route parses, calls one service method, renders.
+
+Errors are JSON `{"detail": ...}`; bad input is 4xx, never 500. Mutating routes need the bearer
+token when `LORALEDGER_API_TOKEN` is set; the webhook has its own secret in `?token=`.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+
+from adapters.reconcile import parse_duration
+from adapters.runpod import RunPodError
+from adapters.runpod_payloads import JobPayload
+from adapters.s3_listing import S3ListingError
+from api.render import history_json
+from api.service import Service
+from api.settings import MissingSetting, Settings
+from domain.ledger import LedgerError, OwnedFieldError, UnknownVersion, VersionConflict
+from domain.naming import NameRejected, parse_style_id, parse_version_name
+
+log = logging.getLogger("loraledger")
+
+STYLE_ID_PATTERN = r"^[1-9][0-9]{0,8}$"
+FOLLOW_INTERVAL_SECONDS = 1.0
+
+
+# --------------------------------------------------------------------------- dependencies
+
+
+def get_service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def require_api_token(request: Request, service: ServiceDep) -> None:
+    expected = service.settings.api_token
+    if expected is None:
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not secrets.compare_digest(
+        token.encode(), expected.get_secret_value().encode()
+    ):
+        raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+
+Mutating = [Depends(require_api_token)]
+StyleId = Annotated[str, Path(pattern=STYLE_ID_PATTERN, description="positive integer, no leading zeros")]
+VersionName = Annotated[str, Path(max_length=12, description="V<n>, case-insensitive")]
+
+
+def style_of(text: str) -> int:
+    try:
+        return parse_style_id(text)
+    except NameRejected as rejected:
+        raise HTTPException(422, rejected.reason) from None
+
+
+def version_of(text: str) -> str:
+    try:
+        return parse_version_name(text)
+    except NameRejected as rejected:
+        raise HTTPException(422, rejected.reason) from None
+
+
+# --------------------------------------------------------------------------- bodies
+
+
+class StartTraining(BaseModel):
+    version_name: str | None = Field(default=None, max_length=12, examples=["V9"])
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    description: str | None = Field(default=None, max_length=10_000)
+    input: dict[str, Any] = Field(default_factory=dict, description="extra RunPod input, passed through")
+    fields: dict[str, Any] = Field(
+        default_factory=dict, description="extra entry fields, e.g. selectionSetId"
+    )
+
+
+class SyncRequest(BaseModel):
+    style_id: int | None = Field(default=None, ge=1, le=999_999_999)
+
+
+# --------------------------------------------------------------------------- routes
+
+router = APIRouter()
+
+
+@router.post("/styles/{style_id}/trainings", status_code=201, dependencies=Mutating)
+def start_training(style_id: StyleId, body: StartTraining, service: ServiceDep) -> dict[str, Any]:
+    style = style_of(style_id)
+    name = version_of(body.version_name) if body.version_name is not None else None
+    started = service.start(
+        style,
+        name,
+        parameters=body.parameters,
+        description=body.description,
+        extra_input=body.input,
+        fields=body.fields,
+    )
+    version = service.ledger.find_version(style, started.request.version_name)
+    assert version is not None
+    return version.document_entry()
+
+
+@router.post("/webhooks/runpod", responses={202: {"description": "unknown job, parked"}})
+async def runpod_webhook(
+    request: Request, service: ServiceDep, token: Annotated[str, Query(max_length=512)] = ""
+) -> JSONResponse:
+    secret = service.settings.webhook_secret
+    if secret is None:
+        raise HTTPException(503, "webhooks are refused: LORALEDGER_WEBHOOK_SECRET is not set")
+    if not secrets.compare_digest(token.encode(), secret.get_secret_value().encode()):
+        raise HTTPException(401, "missing or wrong webhook token")
+    body = await _read_limited(request, service.settings.webhook_max_bytes)
+    try:
+        payload = JobPayload.model_validate_json(body)
+    except ValidationError as error:
+        raise HTTPException(422, f"not a RunPod job payload: {_first_error(error)}") from None
+    result = await run_in_threadpool(service.receive_job_payload, payload)
+    answer = {
+        "result": result.result,
+        "style_id": result.style_id,
+        "version": result.version_name,
+        "decisions": list(result.decisions),
+    }
+    return JSONResponse(answer, status_code=202 if result.result == "unmatched" else 200)
+
+
+@router.post("/sync/s3", dependencies=Mutating)
+def sync_s3(service: ServiceDep, body: Annotated[SyncRequest | None, Body()] = None) -> dict[str, Any]:
+    return service.sync(body.style_id if body else None).as_dict()
+
+
+@router.get("/styles/{style_id}/training_versions.json", response_class=Response)
+def training_versions(style_id: StyleId, service: ServiceDep) -> Response:
+    style = style_of(style_id)
+    text = service.runner.document(style)
+    if text is None:
+        raise HTTPException(404, f"style {style} has no versions")
+    return Response(content=text.encode(), media_type="application/json")
+
+
+@router.get("/styles/{style_id}/versions/{name}/history")
+def version_history(style_id: StyleId, name: VersionName, service: ServiceDep) -> dict[str, Any]:
+    style, version = style_of(style_id), version_of(name)
+    return history_json(style, version, service.ledger.history(style, version))
+
+
+@router.patch("/styles/{style_id}/versions/{name}", dependencies=Mutating)
+def annotate_version(
+    style_id: StyleId,
+    name: VersionName,
+    service: ServiceDep,
+    fields: Annotated[dict[str, Any], Body(description="fields to set; null clears a field")],
+) -> dict[str, Any]:
+    style, version = style_of(style_id), version_of(name)
+    set_fields = {key: value for key, value in fields.items() if value is not None}
+    cleared = [key for key, value in fields.items() if value is None]
+    return service.annotate(style, version, set_fields, cleared).document_entry()
+
+
+@router.post("/projections/rebuild", dependencies=Mutating)
+def rebuild_projections(service: ServiceDep) -> dict[str, Any]:
+    return {"styles": service.rebuild()}
+
+
+@router.post("/reconcile", dependencies=Mutating)
+def reconcile(
+    service: ServiceDep, older_than: Annotated[str, Query(max_length=32, examples=["15m"])] = "15m"
+) -> dict[str, Any]:
+    try:
+        age = parse_duration(older_than)
+    except ValueError as error:
+        raise HTTPException(422, str(error)) from None
+    return service.reconcile(age).as_dict()
+
+
+@router.get("/healthz")
+def healthz(service: ServiceDep) -> JSONResponse:
+    if service.healthy():
+        return JSONResponse({"status": "ok"})
+    return JSONResponse(
+        {"status": "unavailable", "detail": "the event store does not answer"}, status_code=503
+    )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"body larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _first_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ())) or "body"
+    return f"{where}: {first.get('msg', 'invalid')}"
+
+
+def _error(status: int, detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Domain and adapter errors -> the status codes of CONTRACT §4."""
+    app.add_exception_handler(VersionConflict, lambda _, e: _error(409, str(e)))
+    app.add_exception_handler(UnknownVersion, lambda _, e: _error(404, str(e)))
+    app.add_exception_handler(OwnedFieldError, lambda _, e: _error(422, str(e)))
+    app.add_exception_handler(NameRejected, lambda _, e: _error(422, str(e)))
+    app.add_exception_handler(LedgerError, lambda _, e: _error(409, str(e)))
+    app.add_exception_handler(RunPodError, lambda _, e: _error(502, f"RunPod: {e}"))
+    app.add_exception_handler(S3ListingError, lambda _, e: _error(502, str(e)))
+    app.add_exception_handler(MissingSetting, lambda _, e: _error(503, str(e)))
+
+
+# --------------------------------------------------------------------------- app
+
+
+def _follow(service: Service, stop: threading.Event) -> None:
+    """Pick up events other processes wrote, so their files are current here too."""
+    while not stop.wait(FOLLOW_INTERVAL_SECONDS):
+        try:
+            service.catch_up()
+        except Exception:  # the store may be away for a while; /healthz says so, and we retry
+            log.warning("projection catch-up failed; retrying", exc_info=True)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service = Service(settings)
+        if settings.webhook_secret is None:
+            log.warning("LORALEDGER_WEBHOOK_SECRET is not set: RunPod webhooks will be refused")
+        await run_in_threadpool(service.catch_up)
+        app.state.service = service
+        stop = threading.Event()
+        follower = threading.Thread(
+            target=_follow, args=(service, stop), name="projection-follower", daemon=True
+        )
+        follower.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            follower.join(timeout=5)
+            service.close()
+
+    app = FastAPI(
+        title="loraledger",
+        summary="Event-sourced record of LoRA training versions.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.include_router(router)
+    install_error_handlers(app)
+    return app

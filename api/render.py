@@ -1,0 +1,60 @@
+"""Answers as people and tools read them: history JSON (CONTRACT §7) and its text form."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import CanMutateAggregate
+
+from domain import blobs
+from domain.times import format_time
+from domain.training_version import HISTORY_BLOB_FIELDS
+
+_NOT_DATA = {"originator_id", "originator_version", "timestamp", "decision", "originator_topic"}
+
+
+def event_json(event: CanMutateAggregate[UUID]) -> dict[str, Any]:
+    """`type`, `at`, `data`, and `decision` for events that came from a match."""
+    data: dict[str, Any] = {}
+    for name, value in vars(event).items():
+        if name in _NOT_DATA:
+            continue
+        if name in HISTORY_BLOB_FIELDS and isinstance(value, str):
+            data[HISTORY_BLOB_FIELDS[name]] = blobs.load(value)
+        else:
+            data[name] = value
+    answer: dict[str, Any] = {"type": type(event).__name__, "at": format_time(event.timestamp), "data": data}
+    decision = getattr(event, "decision", None)
+    if decision:
+        answer["decision"] = decision
+    return answer
+
+
+def history_json(style_id: int, version_name: str, events: list[CanMutateAggregate[UUID]]) -> dict[str, Any]:
+    return {"style_id": style_id, "version": version_name, "events": [event_json(e) for e in events]}
+
+
+def history_text(history: dict[str, Any]) -> str:
+    """A readable account: one block per event, the decision's rule and every candidate's why."""
+    lines = [f"style {history['style_id']} {history['version']}: {len(history['events'])} events"]
+    for event in history["events"]:
+        data = event["data"]
+        headline = ", ".join(
+            f"{key}={value}"
+            for key, value in data.items()
+            if isinstance(value, str | int | float | bool) and key not in ("fingerprint",)
+        )
+        lines.append(f"{event['at']}  {event['type']}" + (f"  {headline}" if headline else ""))
+        decision = event.get("decision")
+        if decision:
+            lines.append(f"    {decision['source']}: rule {decision['rule']} -> {decision['outcome']}")
+            for candidate in decision.get("candidates", []):
+                mark = "taken" if candidate["taken"] else "not taken"
+                lines.append(
+                    f"      {mark}: {candidate['name']} (id {candidate['id']}, {candidate['status']}): "
+                    f"{candidate['why']}"
+                )
+            for note in decision.get("notes", []):
+                lines.append(f"      note: {note}")
+    return "\n".join(lines)

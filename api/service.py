@@ -1,0 +1,191 @@
+"""The composition root: settings -> the ledger, its store, the file projection and the clients.
+
+The CLI and the HTTP routes both call these methods, so a command means the same thing from
+either edge: run one adapter flow or ledger command, then bring the files up to date before
+answering (a 2xx answer is already on disk).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from adapters.files import ProjectionFileWriter
+from adapters.legacy_files import find_legacy_files, read_legacy_file
+from adapters.reconcile import ReconcileReport, parse_duration, reconcile_pending
+from adapters.runpod import RunPodClient
+from adapters.runpod_payloads import JobPayload, report_from_payload
+from adapters.s3_listing import make_s3_client
+from adapters.s3_sync import sync_bucket
+from adapters.store import prepare_store, store_env
+from adapters.training_start import StartedTraining, start_training
+from api.settings import MissingSetting, Settings
+from domain.ledger import ImportReport, Ledger, LedgerConfig, ReportResult, SyncReport
+from domain.training_version import TrainingVersion
+from projections.runner import CatchUp, ProjectionRunner, replay
+
+
+class FileSink:
+    """The projection's sink: the atomic writer for one output folder and layout."""
+
+    def __init__(self, writer: ProjectionFileWriter) -> None:
+        self.writer = writer
+
+    def write(self, style_id: int, text: str, position: str) -> Path | None:
+        return self.writer.write(style_id, text, position).backup
+
+
+@dataclass(slots=True)
+class ImportOutcome:
+    """Per file: the import report, or the reasons the file was refused."""
+
+    path: Path
+    report: ImportReport | None
+    errors: tuple[str, ...]
+    problems: tuple[str, ...] = ()
+
+
+class Service:
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> None:
+        self.settings = settings
+        config = LedgerConfig(lora_url_base=settings.effective_lora_url_base, s3_prefix=settings.s3_prefix)
+        prepare_store(settings.database_url)
+        env = store_env(settings.database_url)
+        self.ledger = Ledger(env, config=config) if clock is None else Ledger(env, config=config, clock=clock)
+        self.writer = ProjectionFileWriter(Path(settings.output_dir), settings.output_layout)
+        self.runner = ProjectionRunner(self.ledger, FileSink(self.writer))
+        self._clients_lock = threading.Lock()
+
+    def close(self) -> None:
+        if "runpod" in self.__dict__:
+            self.runpod.close()
+        self.ledger.close()
+
+    # ------------------------------------------------------------------ clients
+
+    @cached_property
+    def s3(self) -> Any:
+        self.settings.require_bucket()
+        return make_s3_client(self.settings.s3_endpoint_url)
+
+    @cached_property
+    def runpod(self) -> RunPodClient:
+        endpoint_id, api_key = self.settings.require_runpod()
+        return RunPodClient(self.settings.runpod_base_url, endpoint_id, api_key)
+
+    # ------------------------------------------------------------------ commands
+
+    def catch_up(self) -> CatchUp:
+        return self.runner.catch_up()
+
+    def sync(
+        self, only_style: int | None = None, on_listed: Callable[[int], None] | None = None
+    ) -> SyncReport:
+        bucket = self.settings.require_bucket()
+        url_base = self.settings.effective_lora_url_base
+        assert url_base is not None  # derived from the bucket when not set
+        report = sync_bucket(
+            self.ledger,
+            self.s3,
+            bucket=bucket,
+            prefix=self.settings.s3_prefix,
+            url_base=url_base,
+            only_style=only_style,
+            on_listed=on_listed,
+        )
+        self.catch_up()
+        return report
+
+    def start(
+        self,
+        style_id: int,
+        version_name: str | None,
+        *,
+        parameters: dict[str, Any],
+        description: str | None,
+        extra_input: dict[str, Any],
+        fields: dict[str, Any],
+    ) -> StartedTraining:
+        webhook_url = self.settings.webhook_url()
+        runpod = self.runpod
+        try:
+            return start_training(
+                self.ledger,
+                runpod,
+                style_id=style_id,
+                version_name=version_name,
+                parameters=parameters,
+                description=description,
+                extra_input=extra_input,
+                fields=fields,
+                model_name_field=self.settings.runpod_model_name_field,
+                webhook_url=webhook_url,
+            )
+        finally:
+            self.catch_up()
+
+    def receive_job_payload(self, payload: JobPayload) -> ReportResult:
+        result = self.ledger.apply_report(report_from_payload(payload), source="webhook")
+        self.catch_up()
+        return result
+
+    def annotate(
+        self, style_id: int, version_name: str, set_fields: dict[str, Any], cleared: list[str]
+    ) -> TrainingVersion:
+        version = self.ledger.annotate(style_id, version_name, set_fields, cleared)
+        self.catch_up()
+        return version
+
+    def import_path(self, path: Path, style_id: int | None, *, dry_run: bool = False) -> list[ImportOutcome]:
+        outcomes = []
+        for found in find_legacy_files(path, style_id):
+            read = read_legacy_file(found)
+            if read.plan is None:
+                outcomes.append(ImportOutcome(found.path, None, read.errors))
+                continue
+            report = self.ledger.import_plan(read.plan, str(found.path), dry_run=dry_run)
+            outcomes.append(ImportOutcome(found.path, report, (), tuple(read.plan.problems)))
+        if not dry_run:
+            self.catch_up()
+        return outcomes
+
+    def rebuild(self) -> list[int]:
+        """Every style's file regenerated from the whole history."""
+        self.runner = ProjectionRunner(self.ledger, FileSink(self.writer))
+        return self.runner.catch_up().styles_written
+
+    def replay(self, until: datetime, out_dir: Path) -> list[int]:
+        writer = ProjectionFileWriter(out_dir, self.settings.output_layout)
+        return replay(self.ledger, until, FileSink(writer))
+
+    def reconcile(self, older_than: timedelta) -> ReconcileReport:
+        grace = parse_duration(self.settings.reconcile_grace)
+        runpod = self.runpod
+        self.catch_up()
+        versions = [
+            version
+            for style_id in self.runner.documents.styles()
+            for version in self.runner.documents.versions(style_id)
+            if version.status == "pending"
+        ]
+        fresh = [self.ledger.find_version(v.style_id, v.version_name) for v in versions]
+        report = reconcile_pending(
+            self.ledger, runpod, [v for v in fresh if v is not None], older_than=older_than, grace=grace
+        )
+        self.catch_up()
+        return report
+
+    def healthy(self) -> bool:
+        try:
+            self.ledger.recorder.max_notification_id()
+        except Exception:  # any store failure means "not healthy"; the answer says so
+            return False
+        return True
+
+
+__all__ = ["MissingSetting", "Service"]

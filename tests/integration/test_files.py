@@ -1,0 +1,496 @@
+"""The projection's file side on a real filesystem (tmp_path)."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import multiprocessing
+import os
+import re
+import stat
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import adapters.files as files_module
+from adapters.files import (
+    DEFAULT_LAYOUT,
+    LayoutError,
+    ProjectionFileWriter,
+    WriteResult,
+    resolve_style_path,
+)
+
+PICK_LAYOUT = "resources/style_images/{style_id}_*/training_versions.json"
+
+
+def doc(n: int, size: int = 50) -> str:
+    versions = [{"id": f"v{n}-{i}", "name": f"V{i}", "isGood": i % 2 == 0} for i in range(size)]
+    return json.dumps({"versions": versions}, indent=2)
+
+
+def backups_in(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.bak"))
+
+
+def sidecar_digest(path: Path) -> str:
+    return path.with_name(f".{path.name}.loraledger").read_text().strip()
+
+
+# --------------------------------------------------------------------------- basic writes
+
+
+def test_first_write_creates_parent_folders_and_the_exact_utf8_bytes(tmp_path: Path) -> None:
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    text = '{\n  "name": "café ✓"\n}'
+    result = writer.write(7, text)
+    path = tmp_path / "7" / "training_versions.json"
+    assert result == WriteResult(path=path, changed=True, backup=None)
+    assert path.read_bytes() == text.encode("utf-8")
+    assert writer.read(7) == text.encode("utf-8")
+    assert writer.path_for(7) == path
+
+
+def test_read_returns_none_when_the_file_does_not_exist(tmp_path: Path) -> None:
+    assert ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT).read(3) is None
+
+
+def test_sidecar_records_sha256_of_the_bytes_written(tmp_path: Path) -> None:
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    result = writer.write(1, "hello")
+    assert sidecar_digest(result.path) == "sha256:" + hashlib.sha256(b"hello").hexdigest()
+
+
+def test_atomic_replace_leaves_no_temp_files(tmp_path: Path) -> None:
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    for n in range(20):
+        writer.write(1, doc(n))
+    names = sorted(p.name for p in (tmp_path / "1").iterdir())
+    assert names == [
+        ".training_versions.json.lock",
+        ".training_versions.json.loraledger",
+        "training_versions.json",
+    ]
+
+
+def test_failed_write_removes_its_temp_file_and_keeps_the_old_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    path = writer.write(1, "old").path
+
+    def failing_replace(src: object, dst: object) -> None:
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError, match="disk on fire"):
+        writer.write(1, "new")
+    monkeypatch.undo()
+    assert path.read_bytes() == b"old"
+    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_write_fsyncs_the_temp_file_before_replace_and_the_folder_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    path = writer.write(1, "old").path
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append("fsync-dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync-file")
+        real_fsync(fd)
+
+    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        events.append(f"replace:{Path(dst).name}")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    writer.write(1, "new")
+    assert events == [
+        "fsync-file",
+        f"replace:{path.name}",
+        "fsync-dir",
+        "fsync-file",
+        f"replace:.{path.name}.loraledger",
+        "fsync-dir",
+    ]
+
+
+def test_new_file_gets_normal_permissions_not_the_private_temp_file_mode(tmp_path: Path) -> None:
+    umask = os.umask(0o022)
+    try:
+        path = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT).write(1, "x").path
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_rewrite_keeps_the_existing_file_permissions(tmp_path: Path) -> None:
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    path = writer.write(1, "a").path
+    path.chmod(0o640)
+    writer.write(1, "b")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_reader_never_sees_partial_or_invalid_json_during_2000_rewrites(tmp_path: Path) -> None:
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    docs = [doc(0, size=400).encode(), doc(1, size=300).encode()]  # different lengths on purpose
+    path = writer.write(1, docs[0].decode()).path
+    stop = threading.Event()
+    bad: list[bytes] = []
+    reads = 0
+
+    def reader() -> None:
+        nonlocal reads
+        while not stop.is_set():
+            data = path.read_bytes()
+            reads += 1
+            if data not in docs:
+                bad.append(data)
+                json.loads(data)  # raises on a torn file; recorded above either way
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for n in range(2000):
+            assert writer.write(1, docs[(n + 1) % 2].decode()).changed
+    finally:
+        stop.set()
+        thread.join()
+    assert bad == []
+    assert reads > 100
+    assert backups_in(path.parent) == []
+
+
+# --------------------------------------------------------------------------- external edits
+
+
+def test_external_edit_is_backed_up_with_the_edited_bytes_and_reported(tmp_path: Path) -> None:
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    path = writer.write(1, doc(1)).path
+    edited = doc(1).replace('"V0"', '"V0 (hand fix)"').encode()
+    path.write_bytes(edited)
+
+    result = writer.write(1, doc(2))
+
+    assert result.changed is True
+    assert result.backup is not None
+    assert result.backup.parent == path.parent
+    assert result.backup.name.startswith("training_versions.json.external-")
+    assert result.backup.name.endswith("Z.bak")
+    stamp = result.backup.name.removeprefix("training_versions.json.external-")[: -len("Z.bak")]
+    assert len(stamp) == len("20251014T111028123456") and stamp[8] == "T"
+    assert result.backup.read_bytes() == edited
+    assert path.read_text() == doc(2)
+    assert backups_in(path.parent) == [result.backup]
+
+
+def test_rewriting_our_own_output_makes_no_backup(tmp_path: Path) -> None:
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    writer.write(1, doc(1))
+    result = writer.write(1, doc(2))
+    assert result.changed is True
+    assert result.backup is None
+    assert backups_in(result.path.parent) == []
+
+
+def test_no_rewrite_and_no_backup_when_file_already_has_the_new_text(tmp_path: Path) -> None:
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    path = writer.write(1, doc(1)).path
+    inode = path.stat().st_ino
+
+    result = writer.write(1, doc(1))
+
+    assert result == WriteResult(path=path, changed=False, backup=None)
+    assert path.stat().st_ino == inode  # not replaced
+    assert backups_in(path.parent) == []
+
+
+def test_external_edit_equal_to_the_new_text_is_accepted_without_backup(tmp_path: Path) -> None:
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    path = writer.write(1, doc(1)).path
+    path.write_text(doc(2))
+    result = writer.write(1, doc(2))
+    assert result.changed is False
+    assert result.backup is None
+    assert sidecar_digest(path) == "sha256:" + hashlib.sha256(doc(2).encode()).hexdigest()
+    # The sidecar was updated, so the next write treats the file as ours.
+    assert writer.write(1, doc(3)).backup is None
+
+
+def test_first_write_over_foreign_file_with_different_content_makes_backup(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "1" / "training_versions.json"
+    path.parent.mkdir()
+    path.write_text(doc(99))  # left by the legacy system: no sidecar
+
+    result = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT).write(1, doc(1))
+
+    assert result.changed is True
+    assert result.backup is not None
+    assert result.backup.read_text() == doc(99)
+    assert path.read_text() == doc(1)
+
+
+def test_first_write_over_foreign_file_with_same_content_adopts_it_without_backup(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "1" / "training_versions.json"
+    path.parent.mkdir()
+    path.write_text(doc(1))
+
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    result = writer.write(1, doc(1))
+
+    assert result == WriteResult(path=path, changed=False, backup=None)
+    assert writer.write(1, doc(2)).backup is None
+
+
+def test_unreadable_sidecar_counts_as_missing_so_the_file_is_backed_up(tmp_path: Path) -> None:
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    path = writer.write(1, doc(1)).path
+    path.with_name(f".{path.name}.loraledger").write_text("garbage")
+    result = writer.write(1, doc(2))
+    assert result.backup is not None
+    assert result.backup.read_text() == doc(1)
+
+
+def test_backup_never_overwrites_an_existing_backup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(files_module, "_backup_stamp", lambda: "20251014T111028123456Z")
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    path = writer.write(1, "ours 1").path
+    path.write_text("edit 1")
+    first = writer.write(1, "ours 2").backup
+    path.write_text("edit 2")
+    second = writer.write(1, "ours 3").backup
+
+    assert first is not None and second is not None
+    assert first != second
+    assert first.read_text() == "edit 1"
+    assert second.read_text() == "edit 2"
+    assert first.name == "training_versions.json.external-20251014T111028123456Z.bak"
+
+
+# --------------------------------------------------------------------------- concurrency
+
+
+def _hold_lock_then_release(lock_path: Path, held: threading.Event, release: threading.Event) -> None:
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        held.set()
+        release.wait(10)
+    finally:
+        os.close(fd)
+
+
+def test_write_waits_for_the_lock_held_by_another_writer(tmp_path: Path) -> None:
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    path = writer.write(1, "before").path
+    held, release = threading.Event(), threading.Event()
+    holder = threading.Thread(
+        target=_hold_lock_then_release,
+        args=(path.with_name(f".{path.name}.lock"), held, release),
+    )
+    holder.start()
+    assert held.wait(10)
+    blocked = threading.Thread(target=writer.write, args=(1, "after"))
+    blocked.start()
+    time.sleep(0.3)
+    assert path.read_text() == "before"  # still waiting for the lock
+    release.set()
+    blocked.join(10)
+    holder.join(10)
+    assert path.read_text() == "after"
+
+
+def _write_many(output_dir: str, worker: int, count: int) -> None:
+    writer = ProjectionFileWriter(Path(output_dir), DEFAULT_LAYOUT)
+    for n in range(count):
+        result = writer.write(1, f"worker {worker} write {n}\n" * 50)
+        assert result.backup is None, result
+
+
+def test_concurrent_writer_processes_never_mistake_each_other_for_external_edits(
+    tmp_path: Path,
+) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_write_many, args=(str(tmp_path), w, 150)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    path = tmp_path / "1" / "training_versions.json"
+    assert backups_in(path.parent) == []
+    assert sidecar_digest(path) == "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_concurrent_writer_threads_never_mistake_each_other_for_external_edits(
+    tmp_path: Path,
+) -> None:
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    results: list[WriteResult] = []
+
+    def run(worker: int) -> None:
+        for n in range(200):
+            results.append(writer.write(1, f"thread {worker} write {n}\n" * 50))
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 800
+    assert [r for r in results if r.backup is not None] == []
+    path = tmp_path / "1" / "training_versions.json"
+    assert sidecar_digest(path) == "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------- layout
+
+
+def test_default_layout_puts_the_file_in_a_folder_named_after_the_style(tmp_path: Path) -> None:
+    assert resolve_style_path(tmp_path, DEFAULT_LAYOUT, 42) == (
+        tmp_path.resolve() / "42" / "training_versions.json"
+    )
+
+
+def test_style_id_placeholder_is_substituted_inside_segments(tmp_path: Path) -> None:
+    path = resolve_style_path(tmp_path, "styles/style_{style_id}/v{style_id}.json", 5)
+    assert path == tmp_path.resolve() / "styles" / "style_5" / "v5.json"
+
+
+def test_pick_segment_finds_the_existing_style_folder_not_one_with_a_longer_id(
+    tmp_path: Path,
+) -> None:
+    images = tmp_path / "resources" / "style_images"
+    for name in ["11_other", "10_x", "12_x", "1_ink_intensity", "100_dark"]:
+        (images / name).mkdir(parents=True)
+    path = resolve_style_path(tmp_path, PICK_LAYOUT, 1)
+    assert path == images.resolve() / "1_ink_intensity" / "training_versions.json"
+
+
+def test_pick_segment_never_picks_11_foo_for_style_1(tmp_path: Path) -> None:
+    images = tmp_path / "resources" / "style_images"
+    (images / "11_foo").mkdir(parents=True)
+    (images / "1foo").mkdir()
+    path = resolve_style_path(tmp_path, PICK_LAYOUT, 1)
+    assert path == images.resolve() / "1" / "training_versions.json"
+
+
+def test_pick_segment_uses_the_bare_id_when_no_folder_exists(tmp_path: Path) -> None:
+    writer = ProjectionFileWriter(tmp_path, PICK_LAYOUT)
+    result = writer.write(1, "x")
+    expected = tmp_path.resolve() / "resources" / "style_images" / "1" / "training_versions.json"
+    assert result.path == expected
+    assert expected.read_text() == "x"
+
+
+def test_pick_segment_takes_the_first_sorted_match_and_ignores_plain_files(
+    tmp_path: Path,
+) -> None:
+    images = tmp_path / "resources" / "style_images"
+    images.mkdir(parents=True)
+    (images / "3_a_file").write_text("not a folder")
+    (images / "3_zeta").mkdir()
+    (images / "3_beta").mkdir()
+    path = resolve_style_path(tmp_path, PICK_LAYOUT, 3)
+    assert path.parent.name == "3_beta"
+
+
+def test_writer_with_pick_layout_writes_into_the_existing_style_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "resources" / "style_images" / "1_ink_intensity"
+    folder.mkdir(parents=True)
+    result = ProjectionFileWriter(tmp_path, PICK_LAYOUT).write(1, "x")
+    assert result.path == folder.resolve() / "training_versions.json"
+    assert not (tmp_path / "resources" / "style_images" / "1").exists()
+
+
+@pytest.mark.parametrize(
+    ("layout", "message"),
+    [
+        ("../x/{style_id}.json", "'..'"),
+        ("a/../../{style_id}.json", "'..'"),
+        ("/abs/{style_id}", "absolute"),
+        ("", "non-empty"),
+        ("a//{style_id}.json", "empty path segment"),
+        ("{style_id}/", "empty path segment"),
+        ("./{style_id}.json", "'.'"),
+        ("{style_id}\\x.json", "backslash"),
+        ("{style_id}_*", "cannot be the file name"),
+        ("*/{style_id}.json", "only allowed"),
+        ("{style_id}*/x.json", "only allowed"),
+        ("{styleid}/x.json", "unknown placeholder"),
+    ],
+)
+def test_bad_layouts_are_rejected_with_a_clear_message(tmp_path: Path, layout: str, message: str) -> None:
+    with pytest.raises(LayoutError, match=re.escape(message)):
+        resolve_style_path(tmp_path, layout, 1)
+    with pytest.raises(LayoutError, match=re.escape(message)):
+        ProjectionFileWriter(tmp_path, layout)
+
+
+def test_layout_errors_are_value_errors() -> None:
+    assert issubclass(LayoutError, ValueError)
+
+
+def test_symlinked_folder_pointing_outside_output_dir_is_rejected(tmp_path: Path) -> None:
+    output_dir, outside = tmp_path / "out", tmp_path / "outside"
+    output_dir.mkdir()
+    outside.mkdir()
+    (output_dir / "1").symlink_to(outside, target_is_directory=True)
+
+    with pytest.raises(LayoutError, match="not inside"):
+        resolve_style_path(output_dir, DEFAULT_LAYOUT, 1)
+    with pytest.raises(LayoutError, match="not inside"):
+        ProjectionFileWriter(output_dir, DEFAULT_LAYOUT).write(1, "x")
+    assert list(outside.iterdir()) == []
+
+
+def test_pick_segment_does_not_follow_a_symlinked_style_folder_outside(tmp_path: Path) -> None:
+    output_dir, outside = tmp_path / "out", tmp_path / "outside"
+    (output_dir / "resources" / "style_images").mkdir(parents=True)
+    outside.mkdir()
+    (output_dir / "resources" / "style_images" / "1_evil").symlink_to(outside)
+    with pytest.raises(LayoutError, match="not inside"):
+        resolve_style_path(output_dir, PICK_LAYOUT, 1)
+
+
+def test_symlinked_file_pointing_outside_output_dir_is_rejected(tmp_path: Path) -> None:
+    output_dir, outside = tmp_path / "out", tmp_path / "secret.json"
+    (output_dir / "1").mkdir(parents=True)
+    outside.write_text("keep")
+    (output_dir / "1" / "training_versions.json").symlink_to(outside)
+    with pytest.raises(LayoutError, match="not inside"):
+        ProjectionFileWriter(output_dir, DEFAULT_LAYOUT).write(1, "x")
+    assert outside.read_text() == "keep"
+
+
+def test_symlink_that_stays_inside_output_dir_is_allowed(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "1").symlink_to(tmp_path / "real", target_is_directory=True)
+    path = resolve_style_path(tmp_path, DEFAULT_LAYOUT, 1)
+    assert path == tmp_path.resolve() / "real" / "training_versions.json"
+
+
+def test_output_dir_given_through_a_symlink_is_accepted(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    result = ProjectionFileWriter(tmp_path / "link", DEFAULT_LAYOUT).write(1, "x")
+    assert result.path == tmp_path.resolve() / "real" / "1" / "training_versions.json"
+
+
+@pytest.mark.parametrize("style_id", [-1, True])
+def test_negative_or_bool_style_ids_are_rejected(tmp_path: Path, style_id: int) -> None:
+    with pytest.raises((ValueError, TypeError)):
+        resolve_style_path(tmp_path, DEFAULT_LAYOUT, style_id)
