@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
+from urllib.parse import quote
 
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -87,4 +88,5 @@ class Settings(BaseSettings):
     def webhook_url(self) -> str:
         if not self.public_url:
             raise MissingSetting("LORALEDGER_PUBLIC_URL", "to tell RunPod where to send the webhook")
-        return f"{self.public_url.rstrip('/')}/webhooks/runpod?token={self.require_webhook_secret()}"
+        token = quote(self.require_webhook_secret(), safe="")
+        return f"{self.public_url.rstrip('/')}/webhooks/runpod?token={token}"
