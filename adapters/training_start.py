@@ -13,6 +13,10 @@ from adapters.runpod import RunPodClient, RunPodError, build_run_input
 from domain.ledger import Ledger, TrainingRequest
 
 
+class InvalidRunInput(ValueError):
+    """The extra RunPod input cannot hold the model name and parameters (HTTP 422); nothing recorded."""
+
+
 @dataclass(frozen=True, slots=True)
 class StartedTraining:
     request: TrainingRequest
@@ -32,15 +36,19 @@ def start_training(
     model_name_field: str,
     webhook_url: str,
 ) -> StartedTraining:
-    """Raises the ledger's errors (conflict, bad name) before RunPod is called, and RunPodError
-    after recording the attempt as failed."""
+    """Raises InvalidRunInput and the ledger's errors (conflict, bad name) before anything is
+    recorded, and RunPodError after recording the attempt as failed."""
+    try:
+        build_run_input(extra_input, model_name_field, "style_1_vV1", parameters)
+    except ValueError as error:
+        raise InvalidRunInput(f"input cannot carry the model name at {model_name_field!r}: {error}") from None
     request = ledger.request_training(
         style_id, version_name, parameters=parameters, description=description, fields=fields
     )
     try:
         run_input = build_run_input(extra_input, model_name_field, request.model_name, parameters)
         job = runpod.run(run_input, webhook_url)
-    except (RunPodError, ValueError) as error:
+    except RunPodError as error:
         ledger.record_start_failure(request, f"RunPod did not start the job: {error}")
         raise
     ledger.record_start(request, job.id)

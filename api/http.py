@@ -22,6 +22,7 @@ from adapters.reconcile import parse_duration
 from adapters.runpod import RunPodError
 from adapters.runpod_payloads import JobPayload
 from adapters.s3_listing import S3ListingError
+from adapters.training_start import InvalidRunInput
 from api.render import history_json
 from api.service import Service
 from api.settings import MissingSetting, Settings
@@ -234,6 +235,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RunPodError, lambda _, e: _error(502, f"RunPod: {e}"))
     app.add_exception_handler(S3ListingError, lambda _, e: _error(502, str(e)))
     app.add_exception_handler(MissingSetting, lambda _, e: _error(503, str(e)))
+    app.add_exception_handler(InvalidRunInput, lambda _, e: _error(422, str(e)))
 
 
 # --------------------------------------------------------------------------- app
