@@ -88,6 +88,7 @@ class ProjectionRunner:
         self._lock = threading.Lock()
         self._written_all = False
         self._log_id: str | None = None
+        self._written: dict[int, str] = {}  # what this runner last handed the sink, per style
 
     def catch_up(self) -> CatchUp:
         """Fold new events in and write the styles they touched (every style, the first time)."""
@@ -108,8 +109,9 @@ class ProjectionRunner:
                 self._log_id = log_identity(self.ledger)
             for style_id in sorted(touched):
                 text = self.documents.render(style_id)
-                if text is None:
-                    continue
+                if text is None or self._written.get(style_id) == text:
+                    continue  # events that changed nothing in the file (a repeated webhook) cost no I/O
+                self._written[style_id] = text
                 backup = self.sink.write(style_id, text, f"{self._log_id}:{self.position}")
                 result.styles_written.append(style_id)
                 if backup is not None:
