@@ -18,7 +18,6 @@ class Rule:
     # S3 sync (CONTRACT §5)
     PENDING_BY_NAME = "first-pass:pending-or-failed-or-no-url-by-name"
     SYNCED_BY_URL = "second-pass:lora-url-contains-file-name"
-    SYNCED_BY_FILE_NAME = "second-pass:name-is-file-name"
     SYNCED_BY_MODEL_ID = "second-pass:id-is-model-name"
     UNCHANGED_ETAG = "unchanged:same-etag"
     CREATED = "no-match:created"

@@ -20,6 +20,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, CanMutateAggregate
 from eventsourcing.persistence import IntegrityError
 
+from domain import blobs
 from domain.decisions import Candidate, Decision, Rule, Source
 from domain.entries import OWNED_FIELDS
 from domain.indexes import JobIndex, StyleIndex, job_index_id, style_index_id
@@ -344,9 +345,12 @@ class Ledger(Application[UUID]):
                 job.park(_report_record(report), outcome.decision.as_dict())
                 self._save(job)
                 return ReportResult("unmatched", None, None, (outcome.decision.as_dict(),))
-            if job is None and outcome.outcome in ("complete", "fail"):
-                job = JobIndex.open(report.job_id)
+            if outcome.outcome in ("complete", "fail") and (job is None or not job.is_assigned):
+                # Matched by model name: from now on the job is known by its id, and what was
+                # parked for it is superseded by this report.
+                job = job or JobIndex.open(report.job_id)
                 job.assign(report.job_id, version.style_id, version.version_name)
+                job.mark_parked_applied()
             self._apply_report_decision(version, report, outcome)
             self._save(job, version)
             result = {"complete": "applied", "fail": "applied", "repeat": "repeat"}.get(
@@ -604,7 +608,7 @@ class Ledger(Application[UUID]):
                 {"source": source, "position": group.primary.position},
                 tuple(
                     Candidate(
-                        raw.data.get("id"),
+                        _raw_id(raw.data),
                         str(raw.data.get("name")),
                         raw.data.get("status"),
                         raw is group.primary,
@@ -634,7 +638,7 @@ class Ledger(Application[UUID]):
                 (
                     Candidate(version.current_id, version.version_name, version.status, True, "kept entry"),
                     Candidate(
-                        raw.data.get("id"),
+                        _raw_id(raw.data),
                         str(raw.data.get("name")),
                         raw.data.get("status"),
                         False,
@@ -678,7 +682,11 @@ class Ledger(Application[UUID]):
 
         def command() -> TrainingVersion:
             version = self._require(style_id, version_name)
-            changes = {k: v for k, v in set_fields.items() if version.entry.get(k, _MISSING) != v}
+            changes = {
+                key: value
+                for key, value in set_fields.items()
+                if key not in version.entry or blobs.dump(version.entry[key]) != blobs.dump(value)
+            }
             clear = [name for name in dict.fromkeys(cleared) if name in version.entry]
             if changes or clear:
                 version.annotate(set_fields=changes, cleared=clear)
@@ -707,7 +715,10 @@ class Ledger(Application[UUID]):
                 yield version
 
 
-_MISSING = object()
+def _raw_id(entry: dict[str, Any]) -> str | None:
+    """A legacy entry's id as text: decisions hold only plain values (see domain/blobs.py)."""
+    value = entry.get("id")
+    return value if isinstance(value, str) or value is None else blobs.dump(value)
 
 
 def _facts(version: TrainingVersion) -> VersionFacts:

@@ -12,7 +12,7 @@ from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 from domain.decisions import Candidate, Decision, Rule, Source
-from domain.naming import ModelName, job_base_id
+from domain.naming import LORA_FILE_TOKEN, ModelName, job_base_id, key_basename
 from domain.observations import JobReport, LoraObject
 from domain.urls import should_replace, virtual_hosted
 
@@ -37,6 +37,16 @@ class VersionFacts:
 def url_file_name(url: str) -> str:
     """The last path segment of a URL, percent-decoding undone."""
     return unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+
+
+def lora_files_named_in(url: str) -> set[str]:
+    """Every LoRA file name the URL contains (CONTRACT §5: "whose loraUrl contains the file name").
+
+    A LoRA file name starts with `style_` and ends with `.safetensors`, so "the URL contains the
+    file name" is exactly "the file name is one of these tokens": an index on them answers the
+    second pass in one look-up instead of a substring scan of every version.
+    """
+    return set(LORA_FILE_TOKEN.findall(unquote(url)))
 
 
 def _candidate(facts: VersionFacts, taken: bool, why: str) -> Candidate:
@@ -78,13 +88,15 @@ class StyleCandidates:
             self._unindex(old)
         self.by_name[facts.name] = facts
         if facts.lora_url:
-            self.by_url_file.setdefault(url_file_name(facts.lora_url), []).append(facts.name)
+            for file_name in lora_files_named_in(facts.lora_url):
+                self.by_url_file.setdefault(file_name, []).append(facts.name)
         if facts.id:
             self.by_id.setdefault(facts.id, []).append(facts.name)
 
     def _unindex(self, facts: VersionFacts) -> None:
         if facts.lora_url:
-            self.by_url_file.get(url_file_name(facts.lora_url), []).remove(facts.name)
+            for file_name in lora_files_named_in(facts.lora_url):
+                self.by_url_file[file_name].remove(facts.name)
         if facts.id:
             self.by_id.get(facts.id, []).remove(facts.name)
 
@@ -93,7 +105,7 @@ class StyleCandidates:
         found: list[tuple[VersionFacts, str, str]] = []
         seen: set[str] = set()
         for name in self.by_url_file.get(file_name, []):
-            found.append((self.by_name[name], Rule.SYNCED_BY_URL, f"loraUrl names {file_name}"))
+            found.append((self.by_name[name], Rule.SYNCED_BY_URL, f"loraUrl contains {file_name}"))
             seen.add(name)
         for name in self.by_id.get(model_name, []):
             if name not in seen:
@@ -133,6 +145,7 @@ def match_lora_file(
     if known_etag == lora.etag:
         return decided("unchanged", Rule.UNCHANGED_ETAG, model.version_name, None, [])
 
+    file_name = key_basename(lora.key)
     considered: list[Candidate] = []
     same_name = candidates.by_name.get(model.version_name)
     if same_name is not None and (same_name.status in ("pending", "failed") or not same_name.lora_url):
@@ -140,13 +153,17 @@ def match_lora_file(
             "" if same_name.lora_url else ", no loraUrl"
         )
         considered.append(_candidate(same_name, True, why))
-        return decided("complete", Rule.PENDING_BY_NAME, same_name.name, offered_url, considered)
+        url = offered_url
+        current = same_name.lora_url
+        if current and file_name in lora_files_named_in(current) and not should_replace(current, offered_url):
+            url = current  # the same file already has an URL at least as good (never downgrade)
+        return decided("complete", Rule.PENDING_BY_NAME, same_name.name, url, considered)
     if same_name is not None:
         considered.append(
             _candidate(same_name, False, f"first pass: already {same_name.status} with a loraUrl")
         )
 
-    second = candidates.second_pass(model.file_name, model.canonical)
+    second = candidates.second_pass(file_name, model.canonical)
     if second:
         chosen, rule, why = next(((f, r, w) for f, r, w in second if f.name == model.version_name), second[0])
         considered = [c for c in considered if c.name != chosen.name]
@@ -156,7 +173,8 @@ def match_lora_file(
             for f, _, w in second
             if f.name != chosen.name
         )
-        upgrade = offered_url if should_replace(chosen.lora_url, offered_url) else None
+        same_file = chosen.lora_url is None or file_name in lora_files_named_in(chosen.lora_url)
+        upgrade = offered_url if same_file and should_replace(chosen.lora_url, offered_url) else None
         extra = (f"loraUrl upgraded to {offered_url}",) if upgrade else ()
         return decided("synced", rule, chosen.name, upgrade, considered, extra)
 

@@ -17,6 +17,8 @@ _STYLE_ID = re.compile(rf"{_POSITIVE}")
 _VERSION_NAME = re.compile(rf"[vV]({_POSITIVE})")
 # The deployment being replaced wrote `style_1_vV8`; older code wrote `style_1_vv8` and `style_1_v8`.
 _MODEL_NAME = re.compile(rf"style_({_POSITIVE})_v([vV]?)({_POSITIVE})")
+# A LoRA file name as it may appear inside a URL (any of the three spellings).
+LORA_FILE_TOKEN = re.compile(rf"style_{_POSITIVE}_v[vV]?{_POSITIVE}\.safetensors")
 _LOOSE_MODEL_NAME = re.compile(r"style_([^_]*)_v(.*)")
 _JOB_SUFFIX = re.compile(r"-[eu][0-9]+$")
 _TEMP_MARKERS = (".tmp", ".part", ".partial", ".crdownload", ".download", "~")

@@ -45,8 +45,3 @@ def should_replace(current: str | None, offered: str) -> bool:
     if current == offered:
         return False
     return not is_accelerated(current) and is_accelerated(offered)
-
-
-def url_names_file(url: str, file_name: str) -> bool:
-    """Whether a URL's path ends in (or contains) the given file name."""
-    return file_name in url
