@@ -303,7 +303,9 @@ class ProjectionFileWriter:
                 _atomic_write(sidecar, mark)
             return WriteResult(path=path, changed=False, backup=None)
         backup: Path | None = None
-        if current is not None and _sha256(current) != recorded:
+        # A file equal to the new text but for a trailing newline (how legacy files were saved)
+        # loses nothing when replaced; any other difference is someone else's edit.
+        if current is not None and _sha256(current) != recorded and current.rstrip(b"\n") != data:
             backup = _write_backup(path, current)
         _atomic_write(path, data)
         _atomic_write(sidecar, mark)

@@ -15,8 +15,15 @@ class StoreConfigError(ValueError):
     """A database URL the service cannot use; the message names the setting."""
 
 
-def store_env(database_url: str) -> dict[str, str]:
-    """The eventsourcing settings for a database URL."""
+def store_env(database_url: str, *, create: bool = True) -> dict[str, str]:
+    """The eventsourcing settings for a database URL (`create=False`: use only what exists)."""
+    env = _store_env(database_url)
+    if not create and "CREATE_TABLE" in env:
+        env["CREATE_TABLE"] = "n"
+    return env
+
+
+def _store_env(database_url: str) -> dict[str, str]:
     parts = urlsplit(database_url)
     if database_url == "memory://":
         # In-process only: dry runs and tests. Nothing is kept when the process ends.
@@ -104,3 +111,33 @@ def prepare_store(database_url: str) -> None:
         autocommit=True,
     ) as connection:
         connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+
+
+def store_exists(database_url: str) -> bool:
+    """Whether the store already holds a ledger (without creating anything to find out)."""
+    env = store_env(database_url, create=False)
+    if env["PERSISTENCE_MODULE"] == "eventsourcing.popo":
+        return False
+    if "SQLITE_DBNAME" in env:
+        return Path(env["SQLITE_DBNAME"]).is_file()
+    import psycopg
+
+    try:
+        with psycopg.connect(
+            dbname=env["POSTGRES_DBNAME"],
+            host=env["POSTGRES_HOST"],
+            port=int(env["POSTGRES_PORT"]),
+            user=env["POSTGRES_USER"],
+            password=env["POSTGRES_PASSWORD"] or None,
+            connect_timeout=int(env["POSTGRES_CONNECT_TIMEOUT"]),
+        ) as connection:
+            schema = env.get("POSTGRES_SCHEMA", "public")
+            row = connection.execute(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+                (schema, "loraledger_events"),
+            ).fetchone()
+            return row is not None
+    except psycopg.Error as error:
+        raise StoreConfigError(
+            f"LORALEDGER_DATABASE_URL: cannot reach PostgreSQL ({type(error).__name__})"
+        ) from None

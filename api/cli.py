@@ -21,7 +21,7 @@ from adapters.legacy_files import find_legacy_files, read_legacy_file
 from adapters.reconcile import parse_duration
 from adapters.runpod import RunPodError
 from adapters.s3_listing import S3ListingError
-from adapters.store import StoreConfigError
+from adapters.store import StoreConfigError, store_exists
 from api.render import history_json, history_text
 from api.service import Service
 from api.settings import MissingSetting, Settings
@@ -69,13 +69,15 @@ def explained() -> Iterator[None]:
 
 
 @contextmanager
-def service(**overrides: Any) -> Iterator[Service]:
+def service(create_store: bool = True, **overrides: Any) -> Iterator[Service]:
     with explained():
         settings = Settings(**overrides)
-        svc = Service(settings)
+        svc = Service(settings, create_store=create_store)
         try:
             yield svc
         finally:
+            for backup in svc.take_backups():
+                out.print(f"kept {backup}: the file had been changed by someone else", markup=False)
             svc.close()
 
 
@@ -192,10 +194,8 @@ def import_(
     ] = False,
 ) -> None:
     """Import legacy training_versions.json files, merging duplicate entries of one version."""
-    overrides: dict[str, Any] = {}
-    if dry_run:
-        overrides = _dry_run_store()
-    with service(**overrides) as svc:
+    overrides: dict[str, Any] = _dry_run_store() if dry_run else {}
+    with service(create_store=not dry_run, **overrides) as svc:
         outcomes = svc.import_path(path, style, dry_run=dry_run)
     refused = 0
     verb = "would record" if dry_run else "recorded"
@@ -218,19 +218,19 @@ def import_(
         fail(f"no training_versions.json found under {path}")
     if refused:
         fail(
-            f"{refused} of {len(outcomes)} files refused (see above); the others were {verb[:-1]}ed"
+            f"{refused} of {len(outcomes)} files refused (see above); the others were recorded"
             if not dry_run
             else f"{refused} of {len(outcomes)} files would be refused"
         )
 
 
 def _dry_run_store() -> dict[str, Any]:
-    """A dry run reads the existing store when there is one, and never creates a database file."""
-    settings = Settings()
-    url = settings.database_url
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
-        return {"database_url": "memory://"}
-    return {}
+    """A dry run reads the existing store when there is one, and never creates one."""
+    with explained():
+        url = Settings().database_url
+        if store_exists(url):
+            return {}
+    return {"database_url": "memory://"}
 
 
 @app.command()

@@ -142,7 +142,9 @@ async def runpod_webhook(
 
 @router.post("/sync/s3", dependencies=Mutating)
 def sync_s3(service: ServiceDep, body: Annotated[SyncRequest | None, Body()] = None) -> dict[str, Any]:
-    return service.sync(body.style_id if body else None).as_dict()
+    answer = service.sync(body.style_id if body else None).as_dict()
+    answer["backups"] = [str(path) for path in service.take_backups()]
+    return answer
 
 
 @router.get("/styles/{style_id}/training_versions.json", response_class=Response)
@@ -175,7 +177,8 @@ def annotate_version(
 
 @router.post("/projections/rebuild", dependencies=Mutating)
 def rebuild_projections(service: ServiceDep) -> dict[str, Any]:
-    return {"styles": service.rebuild()}
+    styles = service.rebuild()
+    return {"styles": styles, "backups": [str(path) for path in service.take_backups()]}
 
 
 @router.post("/reconcile", dependencies=Mutating)

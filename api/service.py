@@ -7,6 +7,7 @@ answering (a 2xx answer is already on disk).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from api.settings import MissingSetting, Settings
 from domain.ledger import ImportReport, Ledger, LedgerConfig, ReportResult, SyncReport
 from domain.training_version import TrainingVersion
 from projections.runner import CatchUp, ProjectionRunner, replay
+
+log = logging.getLogger("loraledger")
 
 
 class FileSink:
@@ -51,15 +54,19 @@ class ImportOutcome:
 
 
 class Service:
-    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, clock: Callable[[], datetime] | None = None, create_store: bool = True
+    ) -> None:
         self.settings = settings
         config = LedgerConfig(lora_url_base=settings.effective_lora_url_base, s3_prefix=settings.s3_prefix)
-        prepare_store(settings.database_url)
-        env = store_env(settings.database_url)
+        if create_store:
+            prepare_store(settings.database_url)
+        env = store_env(settings.database_url, create=create_store)
         self.ledger = Ledger(env, config=config) if clock is None else Ledger(env, config=config, clock=clock)
         self.writer = ProjectionFileWriter(Path(settings.output_dir), settings.output_layout)
         self.runner = ProjectionRunner(self.ledger, FileSink(self.writer))
-        self._clients_lock = threading.Lock()
+        self._backups: list[Path] = []
+        self._backups_lock = threading.Lock()
 
     def close(self) -> None:
         if "runpod" in self.__dict__:
@@ -81,7 +88,19 @@ class Service:
     # ------------------------------------------------------------------ commands
 
     def catch_up(self) -> CatchUp:
-        return self.runner.catch_up()
+        """Bring the files up to date; a file someone else had changed is kept and reported."""
+        result = self.runner.catch_up()
+        for backup in result.backups:
+            log.warning("%s had been changed by someone else; kept a copy at %s", backup.parent, backup)
+        with self._backups_lock:
+            self._backups.extend(result.backups)
+        return result
+
+    def take_backups(self) -> list[Path]:
+        """Backups kept since the last call (for the command's answer)."""
+        with self._backups_lock:
+            taken, self._backups = self._backups, []
+        return taken
 
     def sync(
         self, only_style: int | None = None, on_listed: Callable[[int], None] | None = None
@@ -157,7 +176,7 @@ class Service:
     def rebuild(self) -> list[int]:
         """Every style's file regenerated from the whole history."""
         self.runner = ProjectionRunner(self.ledger, FileSink(self.writer))
-        return self.runner.catch_up().styles_written
+        return self.catch_up().styles_written
 
     def replay(self, until: datetime, out_dir: Path) -> list[int]:
         writer = ProjectionFileWriter(out_dir, self.settings.output_layout)
