@@ -8,7 +8,7 @@ job id, is marked failed with that reason once it is older than the grace period
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -35,15 +35,7 @@ class ReconcileReport:
     results: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "checked": self.checked,
-            "applied": self.applied,
-            "still_running": self.still_running,
-            "failed_unknown": self.failed_unknown,
-            "waiting": self.waiting,
-            "errors": self.errors,
-            "results": self.results,
-        }
+        return asdict(self)
 
 
 def reconcile_pending(

@@ -8,7 +8,11 @@ threaded server would see its own empty database) or `postgresql://user:pass@hos
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 class StoreConfigError(ValueError):
@@ -98,18 +102,9 @@ def prepare_store(database_url: str) -> None:
     schema = env.get("POSTGRES_SCHEMA")
     if schema is None:
         return
-    import psycopg
     from psycopg import sql
 
-    with psycopg.connect(
-        dbname=env["POSTGRES_DBNAME"],
-        host=env["POSTGRES_HOST"],
-        port=int(env["POSTGRES_PORT"]),
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"] or None,
-        connect_timeout=int(env["POSTGRES_CONNECT_TIMEOUT"]),
-        autocommit=True,
-    ) as connection:
+    with postgres_connection(database_url) as connection:
         connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
 
 
@@ -123,14 +118,7 @@ def store_exists(database_url: str) -> bool:
     import psycopg
 
     try:
-        with psycopg.connect(
-            dbname=env["POSTGRES_DBNAME"],
-            host=env["POSTGRES_HOST"],
-            port=int(env["POSTGRES_PORT"]),
-            user=env["POSTGRES_USER"],
-            password=env["POSTGRES_PASSWORD"] or None,
-            connect_timeout=int(env["POSTGRES_CONNECT_TIMEOUT"]),
-        ) as connection:
+        with postgres_connection(database_url) as connection:
             schema = env.get("POSTGRES_SCHEMA", "public")
             row = connection.execute(
                 "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
@@ -141,3 +129,19 @@ def store_exists(database_url: str) -> bool:
         raise StoreConfigError(
             f"LORALEDGER_DATABASE_URL: cannot reach PostgreSQL ({type(error).__name__})"
         ) from None
+
+
+def postgres_connection(database_url: str) -> psycopg.Connection[Any]:
+    """A plain autocommit connection for set-up and checks (the store has its own pool)."""
+    import psycopg
+
+    env = store_env(database_url, create=False)
+    return psycopg.connect(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=int(env["POSTGRES_PORT"]),
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"] or None,
+        connect_timeout=int(env["POSTGRES_CONNECT_TIMEOUT"]),
+        autocommit=True,
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 from uuid import UUID
@@ -113,15 +113,10 @@ class SyncReport:
     events: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "scanned": self.scanned,
-            "matched_pending": self.matched_pending,
-            "matched_synced": self.matched_synced,
-            "created": self.created,
-            "unchanged": self.unchanged,
-            "skipped": self.skipped,
-            "decisions": self.decisions,
-        }
+        """The report of CONTRACT §4 (the styles touched and the event count are for the caller)."""
+        answer = asdict(self)
+        del answer["styles"], answer["events"]
+        return answer
 
 
 @dataclass(slots=True)
@@ -296,16 +291,18 @@ class Ledger(Application[UUID]):
             if version.open_request != request.request_id:
                 return
             decision = Decision("start", Rule.START_REFUSED, "failed", {"request_id": request.request_id})
-            version.fail(
-                job_id=None,
-                failed_at=self.clock(),
-                error=reason,
-                report={},
-                decision=decision.as_dict(),
-            )
-            self._save(version)
+            self._fail_without_report(version, None, reason, decision)
 
         self._retrying(command)
+
+    def _fail_without_report(
+        self, version: TrainingVersion, job_id: str | None, reason: str, decision: Decision
+    ) -> None:
+        """A failure the service concluded itself (RunPod refused, or forgot the job)."""
+        version.fail(
+            job_id=job_id, failed_at=self.clock(), error=reason, report={}, decision=decision.as_dict()
+        )
+        self._save(version)
 
     def _require(self, style_id: int, version_name: str) -> TrainingVersion:
         version = self.find_version(style_id, version_name)
@@ -440,14 +437,7 @@ class Ledger(Application[UUID]):
                 {"job_id": job_id},
                 (Candidate(version.current_id, version_name, version.status, True, reason),),
             )
-            version.fail(
-                job_id=job_id,
-                failed_at=self.clock(),
-                error=reason,
-                report={},
-                decision=decision.as_dict(),
-            )
-            self._save(version)
+            self._fail_without_report(version, job_id, reason, decision)
             return True
 
         return self._retrying(command)

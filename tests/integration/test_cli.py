@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from adapters.store import store_env
+from adapters.store import postgres_connection, store_env
 from api.service import Service
 from api.settings import Settings
 from tests.support.s3_server import S3Bucket
@@ -328,16 +328,8 @@ def test_import_dry_run_on_an_existing_database_records_nothing(cli: Cli) -> Non
 
 
 def _schema_exists(database_url: str) -> bool:
-    import psycopg
-
     env = store_env(database_url)
-    with psycopg.connect(
-        dbname=env["POSTGRES_DBNAME"],
-        host=env["POSTGRES_HOST"],
-        port=int(env["POSTGRES_PORT"]),
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"] or None,
-    ) as connection:
+    with postgres_connection(database_url) as connection:
         found = connection.execute(
             "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (env["POSTGRES_SCHEMA"],)
         ).fetchone()

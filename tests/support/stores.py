@@ -30,20 +30,12 @@ def fresh_postgres_url() -> str:
 
 
 def drop_schema(database_url: str) -> None:
-    import psycopg
     from psycopg import sql
 
-    from adapters.store import store_env
+    from adapters.store import postgres_connection, store_env
 
     env = store_env(database_url)
-    with psycopg.connect(
-        dbname=env["POSTGRES_DBNAME"],
-        host=env["POSTGRES_HOST"],
-        port=int(env["POSTGRES_PORT"]),
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"] or None,
-        autocommit=True,
-    ) as connection:
+    with postgres_connection(database_url) as connection:
         connection.execute(
             sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(env["POSTGRES_SCHEMA"]))
         )
