@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from domain import blobs
 from domain.matching import SUCCESS_OUTPUT_STATUSES
 from domain.observations import JobReport
 
@@ -22,7 +23,7 @@ JOB_STATUSES = ("IN_QUEUE", "IN_PROGRESS", "COMPLETED", "FAILED", "CANCELLED", "
 class JobPayload(BaseModel):
     """The fields loraledger reads from a RunPod job payload; the rest is kept as received."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
     id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_-]+$")
     status: str = Field(pattern="^(" + "|".join(JOB_STATUSES) + ")$")
@@ -38,6 +39,15 @@ def _text(value: Any, limit: int = 2_000) -> str | None:
         return None
     text = value if isinstance(value, str) else repr(value)
     return text[:limit]
+
+
+def _plain(value: Any) -> bool:
+    """Only values the audit summary can store as JSON (a worker may send anything)."""
+    try:
+        blobs.check(value, "summary")
+    except blobs.InvalidJson:
+        return False
+    return True
 
 
 def report_from_payload(payload: JobPayload) -> JobReport:
@@ -72,7 +82,7 @@ def report_from_payload(payload: JobPayload) -> JobReport:
             "size_bytes": model_info.get("size_bytes"),
             "loraName": output.get("loraName") if isinstance(output.get("loraName"), str) else None,
         }.items()
-        if value is not None
+        if value is not None and _plain(value)
     }
     return JobReport(
         job_id=payload.id,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.runpod import RunPodClient, RunPodError, build_run_input
+from domain import blobs
 from domain.ledger import Ledger, TrainingRequest
 
 
@@ -39,6 +40,7 @@ def start_training(
     """Raises InvalidRunInput and the ledger's errors (conflict, bad name) before anything is
     recorded, and RunPodError after recording the attempt as failed."""
     try:
+        blobs.check(extra_input, "input")
         build_run_input(extra_input, model_name_field, "style_1_vV1", parameters)
     except ValueError as error:
         raise InvalidRunInput(f"input cannot carry the model name at {model_name_field!r}: {error}") from None

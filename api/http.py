@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
@@ -26,6 +27,7 @@ from adapters.training_start import InvalidRunInput
 from api.render import history_json
 from api.service import Service
 from api.settings import MissingSetting, Settings
+from domain.blobs import InvalidJson
 from domain.ledger import LedgerError, OwnedFieldError, UnknownVersion, VersionConflict
 from domain.naming import NameRejected, parse_style_id, parse_version_name
 
@@ -239,6 +241,18 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(S3ListingError, lambda _, e: _error(502, str(e)))
     app.add_exception_handler(MissingSetting, lambda _, e: _error(503, str(e)))
     app.add_exception_handler(InvalidRunInput, lambda _, e: _error(422, str(e)))
+    app.add_exception_handler(InvalidJson, lambda _, e: _error(422, str(e)))
+    app.add_exception_handler(RequestValidationError, _validation_error)
+
+
+async def _validation_error(_: Request, error: Exception) -> JSONResponse:
+    """FastAPI's own 422 echoes the input back, which fails for text that is not valid Unicode."""
+    assert isinstance(error, RequestValidationError)
+    details = [
+        {"loc": list(item.get("loc", ())), "msg": str(item.get("msg", "")), "type": str(item.get("type", ""))}
+        for item in error.errors()
+    ]
+    return JSONResponse({"detail": details}, status_code=422)
 
 
 # --------------------------------------------------------------------------- app

@@ -11,6 +11,33 @@ import json
 from typing import Any
 
 
+class InvalidJson(ValueError):
+    """User data that JSON cannot carry faithfully: NaN or infinite numbers, lone surrogates."""
+
+
+def check(value: Any, what: str) -> None:
+    """Refuse, with a reason, what could not be stored and written back as JSON text."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidJson(f"{what}: text with an unpaired surrogate (not valid Unicode)") from None
+    elif isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InvalidJson(f"{what}: {value} is not a JSON number")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidJson(f"{what}: key {key!r} is not text")
+            check(key, what)
+            check(item, f"{what}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            check(item, f"{what}[{index}]")
+    elif value is not None and not isinstance(value, bool | int):
+        raise InvalidJson(f"{what}: {type(value).__name__} is not a JSON value")
+
+
 def dump(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 

@@ -9,11 +9,13 @@ writer's conflict (IntegrityError) makes it run again on fresh state.
 from __future__ import annotations
 
 import functools
+import random
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -135,6 +137,10 @@ class Ledger(Application[UUID]):
     """Commands over TrainingVersion aggregates and the two indexes that find them."""
 
     name = "loraledger"
+    # Cached aggregates are fast-forwarded from the store on every get (so several processes stay
+    # consistent) and deep-copied for each command (so a failed command leaves no trace): a get
+    # reads only the events recorded since, not a version's whole history.
+    env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "50000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
 
     def __init__(
         self,
@@ -150,12 +156,15 @@ class Ledger(Application[UUID]):
     # ------------------------------------------------------------------ plumbing
 
     def _retrying(self, command: Callable[[], T]) -> T:
-        """Run a command again on fresh state when a concurrent writer got there first."""
-        for _ in range(MAX_CONFLICT_RETRIES - 1):
+        """Run a command again on fresh state when a concurrent writer got there first.
+
+        Writers that keep colliding back off a little, at random, so one of them wins.
+        """
+        for attempt in range(MAX_CONFLICT_RETRIES - 1):
             try:
                 return command()
             except IntegrityError:
-                continue
+                time.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.1)))
         return command()
 
     def _find(self, aggregate_id: UUID) -> Any:
@@ -220,6 +229,9 @@ class Ledger(Application[UUID]):
         """Record that a training is about to be sent to RunPod (before anything is sent)."""
         style_id = parse_style_id(style_id)
         extra = dict(fields or {})
+        blobs.check(parameters, "parameters")
+        blobs.check(description, "description")
+        blobs.check(extra, "fields")
         owned = sorted(OWNED_FIELDS.intersection(extra))
         if owned:
             raise OwnedFieldError(f"fields owned by the service cannot be set: {', '.join(owned)}")
@@ -669,6 +681,8 @@ class Ledger(Application[UUID]):
         owned = sorted(OWNED_FIELDS.intersection([*set_fields, *cleared]))
         if owned:
             raise OwnedFieldError(f"fields owned by the service cannot be changed: {', '.join(owned)}")
+        blobs.check(set_fields, "fields")
+        blobs.check(cleared, "cleared fields")
 
         def command() -> TrainingVersion:
             version = self._require(style_id, version_name)

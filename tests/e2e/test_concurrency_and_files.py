@@ -1,0 +1,124 @@
+"""Many clients at once, and a file someone else edited."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import HTTP_TIMEOUT, LedgerServer
+from tests.support.stores import drop_schema, fresh_postgres_url
+
+
+def _at_once(count: int, action: Callable[[httpx.Client, int], Any]) -> list[Any]:
+    """Run `action(client, i)` in `count` threads released together; returns results in order."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def run(index: int) -> None:
+        with httpx.Client(timeout=HTTP_TIMEOUT) as client:
+            barrier.wait(timeout=HTTP_TIMEOUT)
+            try:
+                results[index] = action(client, index)
+            except httpx.HTTPError as error:
+                results[index] = repr(error)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=HTTP_TIMEOUT * 2)
+    return results
+
+
+def test_concurrent_starts_of_one_version_give_one_201_and_409s_and_one_runpod_job(
+    server: LedgerServer,
+) -> None:
+    url = f"{server.base_url}/styles/1/trainings"
+    names = ["V9"] * 6 + ["V10", "V11"]
+    statuses = _at_once(len(names), lambda c, i: c.post(url, json={"version_name": names[i]}).status_code)
+    by_name = Counter((names[i], status) for i, status in enumerate(statuses))
+    assert by_name == {("V9", 201): 1, ("V9", 409): 5, ("V10", 201): 1, ("V11", 201): 1}, statuses
+    versions = server.document(1)["versions"]
+    assert [v["name"] for v in versions] == ["V11", "V10", "V9"]
+    assert len(server.stub.jobs) == 3
+    assert {v["id"] for v in versions} == set(server.stub.jobs)
+
+
+def test_concurrent_webhooks_for_different_versions_all_land_in_the_file(server: LedgerServer) -> None:
+    jobs = {f"V{n}": server.started_job(1, f"V{n}", parameters={"n": n}) for n in range(1, 9)}
+    bodies = [json.dumps(dict(server.stub.complete(job, deliver=False))).encode() for job in jobs.values()]
+    statuses = _at_once(
+        len(bodies),
+        lambda c, i: (
+            c.post(
+                server.webhook_url(), content=bodies[i], headers={"content-type": "application/json"}
+            ).status_code
+        ),
+    )
+    assert statuses == [200] * len(bodies)
+    content = server.document_bytes(1)
+    assert content is not None
+    versions = json.loads(content)["versions"]
+    assert [v["name"] for v in versions] == [f"V{n}" for n in range(8, 0, -1)]
+    assert all(v["status"] == "completed" and v["id"] == jobs[v["name"]] for v in versions), versions
+    assert server.wait_file(1, content) == content
+
+
+def test_an_externally_edited_file_is_backed_up_not_silently_overwritten(server: LedgerServer) -> None:
+    server.started_job(1, "V9")
+    content = server.document_bytes(1)
+    assert content is not None and server.wait_file(1, content) == content
+
+    edited = json.loads(content)
+    edited["versions"][0]["isGood"] = True
+    edited["versions"][0]["note"] = "edited by hand"
+    edited_bytes = json.dumps(edited, indent=2).encode()
+    server.file(1).write_bytes(edited_bytes)
+
+    server.started_job(1, "V10")  # the service writes the file again
+    new = server.document_bytes(1)
+    assert new is not None
+    assert server.wait_file(1, new) == new
+    kept = [
+        p
+        for p in server.file(1).parent.iterdir()
+        if p.name.endswith(".bak") and p.read_bytes() == edited_bytes
+    ]
+    recorded = b"edited by hand" in new
+    assert kept or recorded, sorted(p.name for p in server.file(1).parent.iterdir())
+
+
+@pytest.mark.postgres
+def test_on_postgresql_concurrent_starts_and_deliveries_keep_one_entry_and_one_completion(
+    make_server: Any,
+) -> None:
+    database_url = fresh_postgres_url()  # skips when LORALEDGER_TEST_POSTGRES_URL is not set
+    server: LedgerServer | None = None
+    try:
+        server = make_server(extra_env={"LORALEDGER_DATABASE_URL": database_url})
+        assert server is not None
+        url = f"{server.base_url}/styles/1/trainings"
+        statuses = _at_once(4, lambda c, i: c.post(url, json={"version_name": "V9"}).status_code)
+        assert sorted(statuses) == [201, 409, 409, 409], statuses
+        job_id = next(iter(server.stub.jobs))
+        body = json.dumps(dict(server.stub.complete(job_id, deliver=False))).encode()
+        webhook, json_type = server.webhook_url(), {"content-type": "application/json"}
+        answers = _at_once(5, lambda c, i: c.post(webhook, content=body, headers=json_type).status_code)
+        assert answers == [200] * 5
+        types = [event["type"] for event in server.history(1, "V9")]
+        assert types.count("TrainingCompleted") == 1 and types.count("WebhookRepeated") == 4, types
+        content = server.document_bytes(1)
+        assert content is not None and server.wait_file(1, content) == content
+        server.stop()
+        server.start()
+        assert server.document_bytes(1) == content
+    finally:
+        if server is not None:
+            server.stop()  # its connections go before the schema does
+        drop_schema(database_url)
