@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 
 import httpx
-import pytest
 
 from tests.e2e.conftest import HTTP_TIMEOUT, LedgerServer
 
