@@ -78,12 +78,18 @@ class Service:
     @cached_property
     def s3(self) -> Any:
         self.settings.require_bucket()
-        return make_s3_client(self.settings.s3_endpoint_url)
+        return make_s3_client(self.settings.s3_endpoint_url, max_attempts=self.settings.s3_max_attempts)
 
     @cached_property
     def runpod(self) -> RunPodClient:
         endpoint_id, api_key = self.settings.require_runpod()
-        return RunPodClient(self.settings.runpod_base_url, endpoint_id, api_key)
+        return RunPodClient(
+            self.settings.runpod_base_url,
+            endpoint_id,
+            api_key,
+            timeout=self.settings.runpod_timeout,
+            attempts=self.settings.runpod_attempts,
+        )
 
     # ------------------------------------------------------------------ commands
 

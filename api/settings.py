@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     # Not in the contract's table: tuning knobs with safe defaults.
     webhook_max_bytes: int = 1_000_000
     reconcile_grace: str = "1h"
+    runpod_timeout: float = 10.0
+    runpod_attempts: int = 4
+    s3_max_attempts: int = 5
 
     @field_validator(
         "s3_bucket",
