@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -34,7 +33,6 @@ from domain.naming import NameRejected, parse_style_id, parse_version_name
 log = logging.getLogger("loraledger")
 
 STYLE_ID_PATTERN = r"^[1-9][0-9]{0,8}$"
-FOLLOW_INTERVAL_SECONDS = 1.0
 
 
 # --------------------------------------------------------------------------- dependencies
@@ -258,15 +256,6 @@ async def _validation_error(_: Request, error: Exception) -> JSONResponse:
 # --------------------------------------------------------------------------- app
 
 
-def _follow(service: Service, stop: threading.Event) -> None:
-    """Pick up events other processes wrote, so their files are current here too."""
-    while not stop.wait(FOLLOW_INTERVAL_SECONDS):
-        try:
-            service.catch_up()
-        except Exception:  # the store may be away for a while; /healthz says so, and we retry
-            log.warning("projection catch-up failed; retrying", exc_info=True)
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -276,18 +265,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.webhook_secret is None:
             log.warning("LORALEDGER_WEBHOOK_SECRET is not set: RunPod webhooks will be refused")
         await run_in_threadpool(service.catch_up)
+        service.start_writer()
         app.state.service = service
-        stop = threading.Event()
-        follower = threading.Thread(
-            target=_follow, args=(service, stop), name="projection-follower", daemon=True
-        )
-        follower.start()
         try:
             yield
         finally:
-            stop.set()
-            follower.join(timeout=5)
-            service.close()
+            await run_in_threadpool(service.close)
 
     app = FastAPI(
         title="loraledger",

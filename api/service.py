@@ -31,6 +31,7 @@ from domain.training_version import TrainingVersion
 from projections.runner import CatchUp, ProjectionRunner, replay
 
 log = logging.getLogger("loraledger")
+WRITER_INTERVAL_SECONDS = 1.0
 
 
 class FileSink:
@@ -67,8 +68,15 @@ class Service:
         self.runner = ProjectionRunner(self.ledger, FileSink(self.writer))
         self._backups: list[Path] = []
         self._backups_lock = threading.Lock()
+        self._wake: threading.Event | None = None
+        self._stop = threading.Event()
+        self._writer: threading.Thread | None = None
 
     def close(self) -> None:
+        self._stop.set()
+        if self._wake is not None and self._writer is not None:
+            self._wake.set()
+            self._writer.join(timeout=10)
         if "runpod" in self.__dict__:
             self.runpod.close()
         self.ledger.close()
@@ -101,6 +109,32 @@ class Service:
         with self._backups_lock:
             self._backups.extend(result.backups)
         return result
+
+    def start_writer(self) -> None:
+        """Server mode: files are written by one background thread, woken by each command and
+        every second (for events other processes recorded), so a burst of webhooks costs one
+        write per style instead of one per request. Reads fold the log first, so they are
+        current at once; the files follow within the writer's next turn."""
+        self._wake = threading.Event()
+        self._writer = threading.Thread(target=self._write_loop, name="projection-writer", daemon=True)
+        self._writer.start()
+
+    def _write_loop(self) -> None:
+        assert self._wake is not None
+        while not self._stop.is_set():
+            self._wake.wait(WRITER_INTERVAL_SECONDS)
+            self._wake.clear()
+            try:
+                self.catch_up()
+            except Exception:  # the store may be away for a while: /healthz says so; we go on
+                log.warning("writing the projection files failed; retrying", exc_info=True)
+
+    def _changed(self) -> None:
+        """After a command: write now (CLI), or wake the writer (server)."""
+        if self._wake is None:
+            self.catch_up()
+        else:
+            self._wake.set()
 
     def take_backups(self) -> list[Path]:
         """Backups kept since the last call (for the command's answer)."""
@@ -152,18 +186,18 @@ class Service:
                 webhook_url=webhook_url,
             )
         finally:
-            self.catch_up()
+            self._changed()
 
     def receive_job_payload(self, payload: JobPayload) -> ReportResult:
         result = self.ledger.apply_report(report_from_payload(payload), source="webhook")
-        self.catch_up()
+        self._changed()
         return result
 
     def annotate(
         self, style_id: int, version_name: str, set_fields: dict[str, Any], cleared: list[str]
     ) -> TrainingVersion:
         version = self.ledger.annotate(style_id, version_name, set_fields, cleared)
-        self.catch_up()
+        self._changed()
         return version
 
     def import_path(self, path: Path, style_id: int | None, *, dry_run: bool = False) -> list[ImportOutcome]:

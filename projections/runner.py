@@ -80,49 +80,69 @@ def read_batches(ledger: Ledger, after: int) -> Iterator[tuple[int, list[CanMuta
 
 
 class ProjectionRunner:
+    """Folds the log into documents (`fold`) and writes the styles that changed (`flush`).
+
+    Folding is cheap and makes reads current; writing costs file I/O, so a server does it on a
+    background thread that coalesces many commands into one write per style, while commands
+    and the CLI that must see their files on disk call `catch_up()` (fold, then flush).
+    """
+
     def __init__(self, ledger: Ledger, sink: DocumentSink) -> None:
         self.ledger = ledger
         self.sink = sink
         self.documents = StyleDocuments()
         self.position = 0
-        self._lock = threading.Lock()
-        self._written_all = False
+        self._fold_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._dirty: set[int] | None = None  # None: nothing written yet, so every style is due
         self._log_id: str | None = None
         self._written: dict[int, str] = {}  # what this runner last handed the sink, per style
 
-    def catch_up(self) -> CatchUp:
-        """Fold new events in and write the styles they touched (every style, the first time)."""
-        with self._lock:
-            result = CatchUp(self.position)
-            touched: set[int] = set()
+    def fold(self) -> int:
+        """Read what is new in the log into the documents; returns how many events were read."""
+        with self._fold_lock:
+            count = 0
             for position, events in read_batches(self.ledger, self.position):
                 for event in events:
                     style = self.documents.apply(event)
-                    if style is not None:
-                        touched.add(style)
-                result.events += len(events)
+                    if style is not None and self._dirty is not None:
+                        self._dirty.add(style)
+                count += len(events)
                 self.position = position
-            if not self._written_all:
-                touched.update(self.documents.styles())
-                self._written_all = True
-            if touched and self._log_id is None:
+            return count
+
+    def flush(self) -> CatchUp:
+        """Write every style changed since the last flush (every style, the first time)."""
+        with self._write_lock:
+            with self._fold_lock:
+                due = set(self.documents.styles()) if self._dirty is None else self._dirty
+                self._dirty = set()
+                texts = {style_id: self.documents.render(style_id) for style_id in sorted(due)}
+                position = self.position
+            result = CatchUp(position)
+            if texts and self._log_id is None:
                 self._log_id = log_identity(self.ledger)
-            for style_id in sorted(touched):
-                text = self.documents.render(style_id)
+            for style_id, text in texts.items():
                 if text is None or self._written.get(style_id) == text:
                     continue  # events that changed nothing in the file (a repeated webhook) cost no I/O
                 self._written[style_id] = text
-                backup = self.sink.write(style_id, text, f"{self._log_id}:{self.position}")
+                backup = self.sink.write(style_id, text, f"{self._log_id}:{position}")
                 result.styles_written.append(style_id)
                 if backup is not None:
                     result.backups.append(backup)
-            result.position = self.position
             return result
 
+    def catch_up(self) -> CatchUp:
+        """Fold new events in and write the styles they touched."""
+        events = self.fold()
+        result = self.flush()
+        result.events = events
+        return result
+
     def document(self, style_id: int) -> str | None:
-        """The style's current text (after catching up), as the file has it."""
-        self.catch_up()
-        with self._lock:
+        """The style's current text, as its file has it or will within the writer's next turn."""
+        self.fold()
+        with self._fold_lock:
             return self.documents.render(style_id)
 
 
