@@ -40,7 +40,7 @@ class Rule:
     MERGED_FILE_NAME = "import:merge:name-is-file-or-model-name"
     MERGED_MODEL_ID = "import:merge:id-is-model-name"
     MERGED_SAME_JOB = "import:merge:same-job-id"
-    ALREADY_IMPORTED = "import:already-imported"
+    MERGED_INTO_RECORDED = "import:merge:version-already-recorded"
     # Start
     NEW_VERSION = "start:new-version"
     RETRY_AFTER_FAILURE = "start:retry-after-failure"

@@ -537,9 +537,10 @@ class Ledger(Application[UUID]):
         assert decided.version_name is not None
         decision = decided.decision.as_dict()
         if decided.outcome == "create":
-            version = TrainingVersion.register(style_id, decided.version_name)
             assert decided.lora_url is not None
-            version.create_from_s3(
+            version = TrainingVersion.from_s3(
+                style_id,
+                decided.version_name,
                 key=lora.key,
                 etag=lora.etag,
                 size=lora.size,
@@ -596,7 +597,6 @@ class Ledger(Application[UUID]):
         if not new_entries:
             return []
         if version is None:
-            version = TrainingVersion.register(style_id, group.version_name)
             primary = primary_entry(group)
             notes = (
                 (f"name {group.primary.data.get('name')!r} read as {group.version_name}",)
@@ -622,7 +622,9 @@ class Ledger(Application[UUID]):
                 ),
                 notes,
             )
-            version.import_entry(
+            version = TrainingVersion.from_import(
+                style_id,
+                group.version_name,
                 source=source,
                 entry=primary,
                 fingerprint=group.primary.fingerprint,
@@ -634,7 +636,7 @@ class Ledger(Application[UUID]):
         for raw, rule in new_entries:
             decision = Decision(
                 "import",
-                rule if rule != Rule.IMPORTED else Rule.ALREADY_IMPORTED,
+                rule if rule != Rule.IMPORTED else Rule.MERGED_INTO_RECORDED,
                 "merged",
                 {"source": source, "position": raw.position},
                 (

@@ -35,6 +35,8 @@ class TrainingVersion(Aggregate):
         TOPIC: ClassVar[str] = "loraledger:TrainingVersion.Created"
 
     class VersionRegistered(Aggregate.Created):
+        """A version about to be trained (the first fact is the request that follows)."""
+
         TOPIC: ClassVar[str] = "loraledger:TrainingVersion.VersionRegistered"
         style_id: int
         version_name: str
@@ -267,8 +269,12 @@ class TrainingVersion(Aggregate):
 
     # ----------------------------------------------------------------- S3
 
-    class CreatedFromS3(Aggregate.Event):
+    class CreatedFromS3(Aggregate.Created):
+        """A version first seen as a LoRA file in S3 (no training of it was recorded)."""
+
         TOPIC: ClassVar[str] = "loraledger:TrainingVersion.CreatedFromS3"
+        style_id: int
+        version_name: str
         key: str
         etag: str
         size: int
@@ -278,7 +284,6 @@ class TrainingVersion(Aggregate):
         decision: dict[str, Any]
 
         def apply(self, aggregate: TrainingVersion) -> None:
-            aggregate.canonical_order = True
             aggregate.entry = {
                 "id": aggregate.model_name,
                 "name": aggregate.version_name,
@@ -291,8 +296,11 @@ class TrainingVersion(Aggregate):
             }
             aggregate.files[self.key] = self.etag
 
-    def create_from_s3(
-        self,
+    @classmethod
+    def from_s3(
+        cls,
+        style_id: int,
+        version_name: str,
         *,
         key: str,
         etag: str,
@@ -301,9 +309,12 @@ class TrainingVersion(Aggregate):
         lora_url: str,
         synced_at: datetime,
         decision: dict[str, Any],
-    ) -> None:
-        self.trigger_event(
-            self.CreatedFromS3,
+    ) -> TrainingVersion:
+        return cls._create(
+            cls.CreatedFromS3,
+            id=version_id(style_id, version_name),
+            style_id=style_id,
+            version_name=version_name,
             key=key,
             etag=etag,
             size=size,
@@ -362,8 +373,12 @@ class TrainingVersion(Aggregate):
 
     # ----------------------------------------------------------------- import
 
-    class Imported(Aggregate.Event):
+    class Imported(Aggregate.Created):
+        """A version first known from a legacy `training_versions.json` entry (kept whole)."""
+
         TOPIC: ClassVar[str] = "loraledger:TrainingVersion.Imported"
+        style_id: int
+        version_name: str
         source: str
         entry_json: str
         fingerprint: str
@@ -379,11 +394,22 @@ class TrainingVersion(Aggregate):
                 if aggregate.status in ("completed", "failed"):
                     aggregate.reported_jobs.add(job_id)
 
-    def import_entry(
-        self, *, source: str, entry: dict[str, Any], fingerprint: str, decision: dict[str, Any]
-    ) -> None:
-        self.trigger_event(
-            self.Imported,
+    @classmethod
+    def from_import(
+        cls,
+        style_id: int,
+        version_name: str,
+        *,
+        source: str,
+        entry: dict[str, Any],
+        fingerprint: str,
+        decision: dict[str, Any],
+    ) -> TrainingVersion:
+        return cls._create(
+            cls.Imported,
+            id=version_id(style_id, version_name),
+            style_id=style_id,
+            version_name=version_name,
             source=source,
             entry_json=blobs.dump(entry),
             fingerprint=fingerprint,

@@ -445,7 +445,7 @@ def test_recording_the_same_start_twice_is_a_repeat(ledger: Ledger) -> None:
 def test_resync_with_the_same_etags_records_no_events(ledger: Ledger) -> None:
     files = [lora_file("style_1_vV9"), lora_file("style_1_vV8"), lora_file("style_2_vV1")]
     first = ledger.observe_lora_files(files, url_base=PLAIN)
-    assert (first.created, first.events) == (3, 12)  # 3 versions x 2 events + 2 style indexes x 3
+    assert (first.created, first.events) == (3, 9)  # 3 versions x 1 event + 2 style indexes x 3
     before = event_count(ledger)
 
     again = ledger.observe_lora_files(files, url_base=PLAIN)
@@ -461,7 +461,7 @@ def test_resync_with_a_new_etag_is_matched_again(ledger: Ledger) -> None:
 
     assert (again.unchanged, again.matched_synced) == (0, 1)
     assert again.decisions[0]["rule"] == Rule.SYNCED_BY_URL
-    assert history_types(ledger, "V9") == ["VersionRegistered", "CreatedFromS3", "LoraSynced"]
+    assert history_types(ledger, "V9") == ["CreatedFromS3", "LoraSynced"]
 
 
 def test_legacy_spelled_key_creates_an_entry_whose_id_is_the_canonical_model_name(
@@ -487,7 +487,7 @@ def test_legacy_spelled_key_creates_an_entry_whose_id_is_the_canonical_model_nam
             "lastSynced": synced_at,
         }
     ]
-    assert history_types(ledger, "V3", 2) == ["VersionRegistered", "CreatedFromS3"]
+    assert history_types(ledger, "V3", 2) == ["CreatedFromS3"]
 
 
 def test_sync_reports_skipped_keys_with_their_reason_and_only_style(ledger: Ledger) -> None:
@@ -619,8 +619,8 @@ def test_import_of_the_design_notes_before_example_gives_one_entry(ledger: Ledge
         }
     ]
     history = ledger.history(1, "V8")
-    assert [type(e).__name__ for e in history] == ["VersionRegistered", "Imported", "Merged", "LoraSynced"]
-    merged, synced = history[2], history[3]
+    assert [type(e).__name__ for e in history] == ["Imported", "Merged", "LoraSynced"]
+    merged, synced = history[1], history[2]
     assert json.loads(merged.raw_entry_json) == BEFORE_SYNCED  # type: ignore[attr-defined]
     assert merged.decision["rule"] == Rule.MERGED_FILE_NAME  # type: ignore[attr-defined]
     assert synced.decision["rule"] == Rule.SYNCED_BY_URL  # type: ignore[attr-defined]
@@ -691,4 +691,4 @@ def test_import_of_an_entry_with_an_odd_id_never_makes_the_log_unreadable(ledger
         return
 
     assert [e["name"] for e in entries(ledger)] == ["V1"]
-    assert history_types(ledger, "V1") == ["VersionRegistered", "Imported"]
+    assert history_types(ledger, "V1") == ["Imported"]
