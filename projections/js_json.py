@@ -149,6 +149,26 @@ class _Writer:
             raise ValueError("Circular reference detected")
         self.active.add(key)
 
+    def write_value(self, v: object, level: int) -> None:
+        """One member or element; exact-type checks first, as they are the common case."""
+        t = type(v)
+        if t is str:
+            self.append(js_quote(v))  # type: ignore[arg-type]
+        elif t is int:
+            self.append(int.__repr__(v))
+        elif t is bool:
+            self.append("true" if v else "false")
+        elif v is None:
+            self.append("null")
+        elif t is float:
+            self.append(js_number(v))  # type: ignore[arg-type]
+        elif t is dict:
+            self.write_dict(v, level)  # type: ignore[arg-type]
+        elif t is list or t is tuple:
+            self.write_list(v, level)  # type: ignore[arg-type]
+        else:
+            self.write_other(v, level)
+
     def write_dict(self, d: dict[object, object], level: int) -> None:
         if not d:
             self.append("{}")
@@ -167,23 +187,7 @@ class _Writer:
             else:
                 append(sep)
             append(keys[k])  # type: ignore[index]
-            t = type(v)
-            if t is str:
-                append(js_quote(v))  # type: ignore[arg-type]
-            elif t is int:
-                append(int.__repr__(v))
-            elif t is bool:
-                append("true" if v else "false")
-            elif v is None:
-                append("null")
-            elif t is float:
-                append(js_number(v))  # type: ignore[arg-type]
-            elif t is dict:
-                self.write_dict(v, level + 1)  # type: ignore[arg-type]
-            elif t is list or t is tuple:
-                self.write_list(v, level + 1)  # type: ignore[arg-type]
-            else:
-                self.write_other(v, level + 1)
+            self.write_value(v, level + 1)
         append(self._indent(level) + "}")
         self.active.discard(id(d))
 
@@ -225,19 +229,7 @@ class _Writer:
                 first = False
             else:
                 append(sep)
-            t = type(v)
-            if t is str:
-                append(js_quote(v))  # type: ignore[arg-type]
-            elif t is int:
-                append(int.__repr__(v))
-            elif t is float:
-                append(js_number(v))  # type: ignore[arg-type]
-            elif t is dict:
-                self.write_dict(v, level + 1)  # type: ignore[arg-type]
-            elif t is list or t is tuple:
-                self.write_list(v, level + 1)  # type: ignore[arg-type]
-            else:
-                self.write_other(v, level + 1)
+            self.write_value(v, level + 1)
         append(self._indent(level) + "]")
         self.active.discard(id(a))
 
