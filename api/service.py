@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -28,7 +28,8 @@ from adapters.training_start import StartedTraining, start_training
 from api.settings import MissingSetting, Settings
 from domain.ledger import ImportReport, Ledger, LedgerConfig, ReportResult, SyncReport
 from domain.training_version import TrainingVersion
-from projections.runner import CatchUp, ProjectionRunner, replay
+from projections.runner import CatchUp, ProjectionRunner, log_identity, replay
+from projections.training_versions import render_document
 
 log = logging.getLogger("loraledger")
 WRITER_INTERVAL_SECONDS = 1.0
@@ -104,11 +105,14 @@ class Service:
     def catch_up(self) -> CatchUp:
         """Bring the files up to date; a file someone else had changed is kept and reported."""
         result = self.runner.catch_up()
-        for backup in result.backups:
+        self._report_backups(result.backups)
+        return result
+
+    def _report_backups(self, backups: list[Path]) -> None:
+        for backup in backups:
             log.warning("%s had been changed by someone else; kept a copy at %s", backup.parent, backup)
         with self._backups_lock:
-            self._backups.extend(result.backups)
-        return result
+            self._backups.extend(backups)
 
     def start_writer(self) -> None:
         """Server mode: files are written by one background thread, woken by each command and
@@ -136,6 +140,26 @@ class Service:
         else:
             self._wake.set()
 
+    def _write_styles(self, styles: Iterable[int]) -> None:
+        """After a command that touched these styles: write their files.
+
+        A server's runner already follows the log, so it is only woken. A one-shot command renders
+        the touched styles from their aggregates instead of folding the whole log first: a re-sync
+        that recorded nothing writes nothing and reads nothing more.
+        """
+        if self._wake is not None:
+            self._wake.set()
+            return
+        touched = sorted(styles)
+        if not touched:
+            return
+        position = f"{log_identity(self.ledger)}:{self.ledger.recorder.max_notification_id() or 0}"
+        written = [
+            self.writer.write(style_id, render_document(self.ledger.style_versions(style_id)), position)
+            for style_id in touched
+        ]
+        self._report_backups([result.backup for result in written if result.backup is not None])
+
     def take_backups(self) -> list[Path]:
         """Backups kept since the last call (for the command's answer)."""
         with self._backups_lock:
@@ -157,7 +181,7 @@ class Service:
             only_style=only_style,
             on_listed=on_listed,
         )
-        self.catch_up()
+        self._write_styles(report.styles)
         return report
 
     def start(
@@ -210,7 +234,7 @@ class Service:
             report = self.ledger.import_plan(read.plan, str(found.path), dry_run=dry_run)
             outcomes.append(ImportOutcome(found.path, report, (), tuple(read.plan.problems)))
         if not dry_run:
-            self.catch_up()
+            self._write_styles({o.report.style_id for o in outcomes if o.report and o.report.events})
         return outcomes
 
     def rebuild(self) -> list[int]:
