@@ -258,6 +258,19 @@ class ProjectionFileWriter:
         self.output_dir = Path(output_dir)
         self.layout = layout
 
+    @property
+    def mark_path(self) -> Path:
+        return self.output_dir / ".loraledger-projected"
+
+    def read_mark(self) -> str | None:
+        """The log position through which every style's file was last brought up to date."""
+        raw = _read_or_none(self.mark_path)
+        return raw.decode("ascii", "replace").strip() if raw is not None else None
+
+    def write_mark(self, position: str) -> None:
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        _atomic_write(self.mark_path, position.encode("ascii") + b"\n")
+
     def path_for(self, style_id: int) -> Path:
         """Resolved path of ``style_id``'s file (see :func:`resolve_style_path`)."""
         return _resolve(self.output_dir, self.layout, self._segments, style_id)

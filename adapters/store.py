@@ -72,7 +72,7 @@ def _postgres_env(database_url: str) -> dict[str, str]:
         "POSTGRES_PORT": str(parts.port or 5432),
         "POSTGRES_USER": unquote(parts.username or "postgres"),
         "POSTGRES_PASSWORD": unquote(parts.password or ""),
-        "POSTGRES_CONNECT_TIMEOUT": "5",
+        "POSTGRES_CONNECT_TIMEOUT": "2",
         "POSTGRES_PRE_PING": "y",
         "POSTGRES_POOL_SIZE": "5",
         "POSTGRES_MAX_OVERFLOW": "10",
@@ -145,3 +145,22 @@ def postgres_connection(database_url: str) -> psycopg.Connection[Any]:
         connect_timeout=int(env["POSTGRES_CONNECT_TIMEOUT"]),
         autocommit=True,
     )
+
+
+def store_answers(database_url: str, application: Any) -> bool:
+    """Whether the store answers now: one query, a few seconds at most, no retries."""
+    env = store_env(database_url, create=False)
+    if env["PERSISTENCE_MODULE"] != "eventsourcing.postgres":
+        try:
+            application.recorder.max_notification_id()
+        except Exception:  # any failure of the store means "not healthy"
+            return False
+        return True
+    import psycopg
+
+    try:
+        with postgres_connection(database_url) as connection:
+            connection.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True

@@ -14,14 +14,16 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from eventsourcing.persistence import PersistenceError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from adapters.files import ProjectionFileWriter
 from adapters.legacy_files import find_legacy_files, read_legacy_file
 from adapters.reconcile import parse_duration
 from adapters.runpod import RunPodError
 from adapters.s3_listing import S3ListingError
-from adapters.store import StoreConfigError, store_exists
+from adapters.store import StoreConfigError, store_env, store_exists
 from api.render import history_json, history_text
 from api.service import Service
 from api.settings import MissingSetting, Settings
@@ -43,6 +45,7 @@ T = TypeVar("T")
 
 # Failures a command explains in one line (exit 1) instead of a traceback.
 EXPLAINED = (
+    PersistenceError,
     MissingSetting,
     LedgerError,
     S3ListingError,
@@ -64,6 +67,8 @@ def fail(message: str, code: int = 1) -> NoReturn:
 def explained() -> Iterator[None]:
     try:
         yield
+    except PersistenceError as error:
+        fail(f"the event store at LORALEDGER_DATABASE_URL did not answer ({type(error).__name__})")
     except EXPLAINED as error:
         fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
 
@@ -126,6 +131,8 @@ def serve(
 
     with explained():
         settings = Settings()
+        ProjectionFileWriter(Path(settings.output_dir), settings.output_layout)  # a bad layout stops here
+        store_env(settings.database_url)
         if workers > 1 and settings.database_url.startswith("sqlite"):
             fail("several workers need LORALEDGER_DATABASE_URL=postgresql://…; SQLite is one process")
     uvicorn.run("api.http:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
@@ -155,8 +162,11 @@ def sync(style: StyleOption = None) -> None:
 def rebuild() -> None:
     """Regenerate every JSON file from the event history."""
     with service() as svc:
-        styles = svc.rebuild()
+        result = svc.rebuild()
+    styles = result.styles_written
     out.print(f"wrote {len(styles)} styles: {', '.join(map(str, styles)) or '-'}", markup=False)
+    if result.failed:
+        fail(f"the files of styles {', '.join(map(str, result.failed))} could not be written (see above)")
 
 
 @app.command()

@@ -7,11 +7,13 @@ token when `LORALEDGER_API_TOKEN` is set; the webhook has its own secret in `?to
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+from eventsourcing.persistence import PersistenceError
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -33,6 +35,7 @@ from domain.naming import NameRejected, parse_style_id, parse_version_name
 log = logging.getLogger("loraledger")
 
 STYLE_ID_PATTERN = r"^[1-9][0-9]{0,8}$"
+TOKEN_IN_QUERY = re.compile(r"((?:^|[?&])token=)[^&\s]*")
 
 
 # --------------------------------------------------------------------------- dependencies
@@ -58,6 +61,16 @@ def require_api_token(request: Request, service: ServiceDep) -> None:
         raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
 
+def require_store(service: ServiceDep) -> None:
+    if not service.store_is_up():
+        raise HTTPException(
+            503,
+            "the event store is unavailable; nothing was recorded, try again",
+            headers={"Retry-After": "5"},
+        )
+
+
+StoreUp = Depends(require_store)
 Mutating = [Depends(require_api_token)]
 StyleId = Annotated[str, Path(pattern=STYLE_ID_PATTERN, description="positive integer, no leading zeros")]
 VersionName = Annotated[str, Path(max_length=12, description="V<n>, case-insensitive")]
@@ -96,7 +109,8 @@ class SyncRequest(BaseModel):
 
 # --------------------------------------------------------------------------- routes
 
-router = APIRouter()
+router = APIRouter(dependencies=[StoreUp])
+health_router = APIRouter()
 
 
 @router.post("/styles/{style_id}/trainings", status_code=201, dependencies=Mutating)
@@ -177,8 +191,12 @@ def annotate_version(
 
 @router.post("/projections/rebuild", dependencies=Mutating)
 def rebuild_projections(service: ServiceDep) -> dict[str, Any]:
-    styles = service.rebuild()
-    return {"styles": styles, "backups": [str(path) for path in service.take_backups()]}
+    result = service.rebuild()
+    return {
+        "styles": result.styles_written,
+        "failed": result.failed,
+        "backups": [str(path) for path in service.take_backups()],
+    }
 
 
 @router.post("/reconcile", dependencies=Mutating)
@@ -192,7 +210,7 @@ def reconcile(
     return service.reconcile(age).as_dict()
 
 
-@router.get("/healthz")
+@health_router.get("/healthz")
 def healthz(service: ServiceDep) -> JSONResponse:
     if service.healthy():
         return JSONResponse({"status": "ok"})
@@ -241,6 +259,29 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidRunInput, lambda _, e: _error(422, str(e)))
     app.add_exception_handler(InvalidJson, lambda _, e: _error(422, str(e)))
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(PersistenceError, _store_unavailable)
+    app.add_exception_handler(RecursionError, lambda _, e: _error(422, "the body is nested too deeply"))
+
+
+async def _store_unavailable(_: Request, error: Exception) -> JSONResponse:
+    """The event store did not answer (or kept conflicting): nothing was recorded; try again."""
+    log.warning("event store error: %s", type(error).__name__)
+    return JSONResponse(
+        {"detail": "the event store is unavailable; nothing was recorded, try again"},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
+class RedactQueryTokens(logging.Filter):
+    """uvicorn's access log prints the path with its query: the webhook secret must not show."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                TOKEN_IN_QUERY.sub(r"\1***", arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        return True
 
 
 async def _validation_error(_: Request, error: Exception) -> JSONResponse:
@@ -272,6 +313,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await run_in_threadpool(service.close)
 
+    logging.getLogger("uvicorn.access").addFilter(RedactQueryTokens())
     app = FastAPI(
         title="loraledger",
         summary="Event-sourced record of LoRA training versions.",
@@ -279,5 +321,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(router)
+    app.include_router(health_router)
     install_error_handlers(app)
     return app

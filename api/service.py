@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,7 +24,7 @@ from adapters.runpod import RunPodClient
 from adapters.runpod_payloads import JobPayload, report_from_payload
 from adapters.s3_listing import make_s3_client
 from adapters.s3_sync import sync_bucket
-from adapters.store import prepare_store, store_env
+from adapters.store import prepare_store, store_answers, store_env
 from adapters.training_start import StartedTraining, start_training
 from api.settings import MissingSetting, Settings
 from domain.ledger import ImportReport, Ledger, LedgerConfig, ReportResult, SyncReport
@@ -33,6 +34,7 @@ from projections.training_versions import render_document
 
 log = logging.getLogger("loraledger")
 WRITER_INTERVAL_SECONDS = 1.0
+STORE_CHECK_SECONDS = 1.0
 
 
 class FileSink:
@@ -69,6 +71,7 @@ class Service:
         self.runner = ProjectionRunner(self.ledger, FileSink(self.writer))
         self._backups: list[Path] = []
         self._backups_lock = threading.Lock()
+        self._store_checked = (float("-inf"), True)
         self._wake: threading.Event | None = None
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
@@ -106,7 +109,13 @@ class Service:
         """Bring the files up to date; a file someone else had changed is kept and reported."""
         result = self.runner.catch_up()
         self._report_backups(result.backups)
+        if not result.failed:
+            self.writer.write_mark(f"{log_identity(self.ledger)}:{result.position}")
         return result
+
+    def _head(self) -> str:
+        """Where the log ends now (the form the files' marks use)."""
+        return f"{log_identity(self.ledger)}:{self.ledger.recorder.max_notification_id() or 0}"
 
     def _report_backups(self, backups: list[Path]) -> None:
         for backup in backups:
@@ -140,25 +149,39 @@ class Service:
         else:
             self._wake.set()
 
-    def _write_styles(self, styles: Iterable[int]) -> None:
+    def _write_styles(self, styles: Iterable[int], before: str) -> None:
         """After a command that touched these styles: write their files.
 
         A server's runner already follows the log, so it is only woken. A one-shot command renders
-        the touched styles from their aggregates instead of folding the whole log first: a re-sync
-        that recorded nothing writes nothing and reads nothing more.
+        the touched styles from their aggregates instead of folding the whole log, when the files
+        were current (their mark) as the command began; otherwise (a run killed before it wrote,
+        events from elsewhere) it catches up on the whole log.
         """
         if self._wake is not None:
             self._wake.set()
             return
+        if self.writer.read_mark() != before:
+            self.catch_up()
+            return
         touched = sorted(styles)
         if not touched:
             return
-        position = f"{log_identity(self.ledger)}:{self.ledger.recorder.max_notification_id() or 0}"
-        written = [
-            self.writer.write(style_id, render_document(self.ledger.style_versions(style_id)), position)
-            for style_id in touched
-        ]
-        self._report_backups([result.backup for result in written if result.backup is not None])
+        position = self._head()
+        backups, failed = [], False
+        for style_id in touched:
+            try:
+                result = self.writer.write(
+                    style_id, render_document(self.ledger.style_versions(style_id)), position
+                )
+            except (OSError, ValueError) as error:  # e.g. a style folder that leads outside
+                log.error("style %s: its file cannot be written: %s", style_id, error)
+                failed = True
+                continue
+            if result.backup is not None:
+                backups.append(result.backup)
+        self._report_backups(backups)
+        if not failed:
+            self.writer.write_mark(position)
 
     def take_backups(self) -> list[Path]:
         """Backups kept since the last call (for the command's answer)."""
@@ -170,6 +193,7 @@ class Service:
         self, only_style: int | None = None, on_listed: Callable[[int], None] | None = None
     ) -> SyncReport:
         bucket = self.settings.require_bucket()
+        before = self._head()
         url_base = self.settings.effective_lora_url_base
         assert url_base is not None  # derived from the bucket when not set
         report = sync_bucket(
@@ -181,7 +205,7 @@ class Service:
             only_style=only_style,
             on_listed=on_listed,
         )
-        self._write_styles(report.styles)
+        self._write_styles(report.styles, before)
         return report
 
     def start(
@@ -226,6 +250,7 @@ class Service:
 
     def import_path(self, path: Path, style_id: int | None, *, dry_run: bool = False) -> list[ImportOutcome]:
         outcomes = []
+        before = self._head()
         for found in find_legacy_files(path, style_id):
             read = read_legacy_file(found)
             if read.plan is None:
@@ -234,13 +259,13 @@ class Service:
             report = self.ledger.import_plan(read.plan, str(found.path), dry_run=dry_run)
             outcomes.append(ImportOutcome(found.path, report, (), tuple(read.plan.problems)))
         if not dry_run:
-            self._write_styles({o.report.style_id for o in outcomes if o.report and o.report.events})
+            self._write_styles({o.report.style_id for o in outcomes if o.report and o.report.events}, before)
         return outcomes
 
-    def rebuild(self) -> list[int]:
-        """Every style's file regenerated from the whole history."""
+    def rebuild(self) -> CatchUp:
+        """Every style's file regenerated from the whole history (`failed`: styles not writable)."""
         self.runner = ProjectionRunner(self.ledger, FileSink(self.writer))
-        return self.catch_up().styles_written
+        return self.catch_up()
 
     def replay(self, until: datetime, out_dir: Path) -> list[int]:
         writer = ProjectionFileWriter(out_dir, self.settings.output_layout)
@@ -264,11 +289,18 @@ class Service:
         return report
 
     def healthy(self) -> bool:
-        try:
-            self.ledger.recorder.max_notification_id()
-        except Exception:  # any store failure means "not healthy"; the answer says so
-            return False
-        return True
+        """One bounded probe of the store (the store's own calls retry for most of a minute)."""
+        up = store_answers(self.settings.database_url, self.ledger)
+        self._store_checked = (time.monotonic(), up)
+        return up
+
+    def store_is_up(self) -> bool:
+        """The last probe's answer if it is under a second old, else a new probe: requests refuse
+        fast (503) while the store is away instead of waiting out its retries."""
+        checked_at, up = self._store_checked
+        if time.monotonic() - checked_at < STORE_CHECK_SECONDS:
+            return up
+        return self.healthy()
 
 
 __all__ = ["MissingSetting", "Service"]

@@ -15,8 +15,13 @@ class InvalidJson(ValueError):
     """User data that JSON cannot carry faithfully: NaN or infinite numbers, lone surrogates."""
 
 
-def check(value: Any, what: str) -> None:
+MAX_DEPTH = 32  # a training's parameters are a few levels deep; hundreds only break readers
+
+
+def check(value: Any, what: str, depth: int = 0) -> None:
     """Refuse, with a reason, what could not be stored and written back as JSON text."""
+    if depth > MAX_DEPTH:
+        raise InvalidJson(f"{what}: nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, str):
         try:
             value.encode("utf-8")
@@ -29,11 +34,11 @@ def check(value: Any, what: str) -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InvalidJson(f"{what}: key {key!r} is not text")
-            check(key, what)
-            check(item, f"{what}.{key}")
+            check(key, what, depth + 1)
+            check(item, f"{what}.{key}", depth + 1)
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            check(item, f"{what}[{index}]")
+            check(item, f"{what}[{index}]", depth + 1)
     elif value is not None and not isinstance(value, bool | int):
         raise InvalidJson(f"{what}: {type(value).__name__} is not a JSON value")
 

@@ -29,6 +29,7 @@ class Rule:
     UNMATCHED = "no-match:parked"
     REPEAT = "repeat:already-reported"
     STALE_ATTEMPT = "ignored:older-attempt"
+    OTHER_ATTEMPT_AFTER_COMPLETION = "ignored:other-attempt-after-reported-completion"
     FAILURE_AFTER_COMPLETION = "ignored:failure-after-completion"
     PARKED_APPLIED = "parked-webhook:applied-on-start"
     NOT_FOUND_AFTER_GRACE = "reconcile:unknown-to-runpod-after-grace"

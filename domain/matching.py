@@ -273,6 +273,14 @@ def decide_report(
             Rule.STALE_ATTEMPT,
             f"{match.why}; job {attempt} is an older attempt, the version is now {version.id}",
         )
+    if attempt is None and version.status == "completed" and version.id in version.reported_jobs:
+        # A job the version does not know (say, one a timed-out `/run` started anyway) cannot
+        # take over a completion that was already reported.
+        return decided(
+            "ignore",
+            Rule.OTHER_ATTEMPT_AFTER_COMPLETION,
+            f"{match.why}; the version's own attempt {version.id} already reported its end",
+        )
     attempt_id = attempt or report.job_id
     success = report_is_success(report)
     if attempt_id in version.reported_jobs:

@@ -133,6 +133,8 @@ def parse_lora_key(key: str) -> ModelName:
     base = key_basename(key)
     if not base:
         raise NameRejected("a folder marker, not a file")
+    if any(segment in (".", "..") for segment in key.split("/")):
+        raise NameRejected("the key has '.' or '..' segments: its URL would name another object")
     if base.startswith(".") or any(base.endswith(marker) for marker in _TEMP_MARKERS):
         raise NameRejected(f"{_quote(base)} is a temporary or hidden file")
     if not base.endswith(LORA_EXTENSION):

@@ -9,6 +9,7 @@ calls it too, for events written by other processes.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from domain.ledger import Ledger
 from projections.training_versions import StyleDocuments, is_training_version_topic
 
 READ_BATCH = 2_000
+log = logging.getLogger("loraledger")
 
 
 class DocumentSink(Protocol):
@@ -43,6 +45,7 @@ class CatchUp:
     position: int
     events: int = 0
     styles_written: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
     backups: list[Path] = field(default_factory=list)
 
 
@@ -125,8 +128,13 @@ class ProjectionRunner:
             for style_id, text in texts.items():
                 if text is None or self._written.get(style_id) == text:
                     continue  # events that changed nothing in the file (a repeated webhook) cost no I/O
+                try:
+                    backup = self.sink.write(style_id, text, f"{self._log_id}:{position}")
+                except (OSError, ValueError) as error:  # e.g. a style folder that leads outside
+                    log.error("style %s: its file cannot be written: %s", style_id, error)
+                    result.failed.append(style_id)
+                    continue
                 self._written[style_id] = text
-                backup = self.sink.write(style_id, text, f"{self._log_id}:{position}")
                 result.styles_written.append(style_id)
                 if backup is not None:
                     result.backups.append(backup)

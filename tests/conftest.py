@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.support.s3_server",
     "tests.support.runpod_stub",
     "tests.support.stores",
+    "tests.support.server",
 ]

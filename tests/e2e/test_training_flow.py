@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -202,7 +203,7 @@ def test_restart_on_the_same_database_leaves_the_file_and_the_answer_unchanged(
     before = server.document_bytes(1)
     assert before is not None
     assert server.wait_file(1, before) == before
-    files_before = sorted(p.relative_to(server.output_dir) for p in server.output_dir.rglob("*"))
+    files_before = _settled_files(server.output_dir)
 
     # SIGTERM is a graceful shutdown (uvicorn re-raises the signal afterwards: -15).
     assert server.stop() in (0, -15)
@@ -211,7 +212,7 @@ def test_restart_on_the_same_database_leaves_the_file_and_the_answer_unchanged(
 
     assert server.document_bytes(1) == before
     assert server.file(1).read_bytes() == before
-    files_after = sorted(p.relative_to(server.output_dir) for p in server.output_dir.rglob("*"))
+    files_after = _settled_files(server.output_dir)
     assert files_after == files_before  # no backups, no strays
     # A rebuild from the history gives the same bytes too.
     rebuilt = server.client.post("/projections/rebuild")
@@ -219,3 +220,8 @@ def test_restart_on_the_same_database_leaves_the_file_and_the_answer_unchanged(
     assert 1 in rebuilt.json()["styles"]
     assert server.document_bytes(1) == before
     assert server.file(1).read_bytes() == before
+
+
+def _settled_files(output_dir: Path) -> list[Path]:
+    """The output folder's files, without the writer's in-flight temp files."""
+    return sorted(p.relative_to(output_dir) for p in output_dir.rglob("*") if not p.name.endswith(".tmp"))
