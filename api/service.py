@@ -34,6 +34,7 @@ from projections.training_versions import render_document
 
 log = logging.getLogger("loraledger")
 WRITER_INTERVAL_SECONDS = 1.0
+WRITER_COALESCE_SECONDS = 0.1
 STORE_CHECK_SECONDS = 1.0
 
 
@@ -136,6 +137,9 @@ class Service:
         assert self._wake is not None
         while not self._stop.is_set():
             self._wake.wait(WRITER_INTERVAL_SECONDS)
+            # Let a burst of commands land first: one write then covers them all (the contract
+            # gives the file 2 s; reads never wait for it).
+            self._stop.wait(WRITER_COALESCE_SECONDS)
             self._wake.clear()
             try:
                 self.catch_up()

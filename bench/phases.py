@@ -76,16 +76,33 @@ def main() -> None:
     timed(Ledger, "observe_lora_files", "Ledger.observe_lora_files (listing included)")
     timed(Repository, "get", "Repository.get (aggregate reads)")
     timed(Application, "save", "Application.save (encode + insert)")
-    timed(Mapper, "to_stored_event", "  of which Mapper.to_stored_event (encode)")
+    timed(Mapper, "to_stored_event", "Mapper.to_stored_event (encode, inside save)")
     timed(projections.runner.ProjectionRunner, "catch_up", "ProjectionRunner.catch_up (whole)")
-    timed_iterator(projections.runner, "read_batches", "  of which read_batches (select + decode)")
-    timed(projections.training_versions.StyleDocuments, "apply", "  of which StyleDocuments.apply (fold)")
-    timed(projections.training_versions.StyleDocuments, "render", "  of which StyleDocuments.render")
-    timed(adapters.files.ProjectionFileWriter, "write", "  of which ProjectionFileWriter.write (files)")
+    timed_iterator(projections.runner, "read_batches", "read_batches (select + decode, inside catch_up)")
+    timed(
+        projections.training_versions.StyleDocuments, "apply", "StyleDocuments.apply (fold, inside catch_up)"
+    )
+    timed(projections.training_versions.StyleDocuments, "render", "StyleDocuments.render")
+    timed(adapters.files.ProjectionFileWriter, "write", "ProjectionFileWriter.write (files)")
 
     def report() -> None:
         totals["process (after interpreter start)"] = time.perf_counter() - STARTED
-        document = {label: {"seconds": totals[label], "calls": calls.get(label, 0)} for label in totals}
+        order = [
+            "imports",
+            "S3 listing (loraledger's adapter)",
+            "Ledger.observe_lora_files (listing included)",
+            "Repository.get (aggregate reads)",
+            "Application.save (encode + insert)",
+            "Mapper.to_stored_event (encode, inside save)",
+            "ProjectionRunner.catch_up (whole)",
+            "read_batches (select + decode, inside catch_up)",
+            "StyleDocuments.apply (fold, inside catch_up)",
+            "StyleDocuments.render",
+            "ProjectionFileWriter.write (files)",
+            "process (after interpreter start)",
+        ]
+        labels = sorted(totals, key=lambda label: order.index(label) if label in order else len(order))
+        document = {label: {"seconds": totals[label], "calls": calls.get(label, 0)} for label in labels}
         with open(out, "w") as f:
             json.dump(document, f, indent=2)
 
