@@ -85,15 +85,6 @@ def _postgres_env(database_url: str) -> dict[str, str]:
     return env
 
 
-def describe(database_url: str) -> str:
-    """The URL with any password hidden, for logs and health answers."""
-    parts = urlsplit(database_url)
-    if parts.password is None:
-        return database_url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return parts._replace(netloc=netloc).geturl()
-
-
 def prepare_store(database_url: str) -> None:
     """Create what the store's tables live in: the folder of a SQLite file, a PostgreSQL schema."""
     env = store_env(database_url)

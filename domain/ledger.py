@@ -735,7 +735,6 @@ def _facts(version: TrainingVersion) -> VersionFacts:
         lora_url=version.lora_url,
         job_ids=tuple(version.job_ids),
         reported_jobs=frozenset(version.reported_jobs),
-        open_request=version.open_request is not None,
     )
 
 

@@ -7,7 +7,7 @@ say what should happen and why; the ledger turns that into events. Nothing here 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
@@ -17,7 +17,6 @@ from domain.observations import JobReport, LoraObject
 from domain.urls import should_replace, virtual_hosted
 
 SUCCESS_OUTPUT_STATUSES = frozenset({"success", "succeeded", "successful", "ok", "completed", "done"})
-FAILURE_STATUSES = frozenset({"FAILED", "CANCELLED", "TIMED_OUT"})
 RUNNING_STATUSES = frozenset({"IN_QUEUE", "IN_PROGRESS"})
 
 
@@ -31,7 +30,6 @@ class VersionFacts:
     lora_url: str | None
     job_ids: tuple[str, ...] = ()
     reported_jobs: frozenset[str] = frozenset()
-    open_request: bool = False
 
 
 def url_file_name(url: str) -> str:
@@ -211,7 +209,6 @@ class JobMatch:
     rule: str
     version: VersionFacts | None
     why: str
-    others: tuple[Candidate, ...] = field(default=())
 
 
 def report_is_success(report: JobReport) -> bool:
@@ -247,9 +244,9 @@ def decide_report(
         error: str | None = None,
         notes: tuple[str, ...] = (),
     ) -> ReportDecision:
-        considered = match.others
+        considered: tuple[Candidate, ...] = ()
         if match.version is not None:
-            considered = (_candidate(match.version, outcome != "park", why), *considered)
+            considered = (_candidate(match.version, outcome != "park", why),)
         decision = Decision(
             source=source,
             rule=rule,

@@ -81,11 +81,6 @@ class TrainingVersion(Aggregate):
         value = self.entry.get("id")
         return value if isinstance(value, str) else None
 
-    @property
-    def is_known(self) -> bool:
-        """False only between registration and the first fact (never saved that way)."""
-        return bool(self.entry)
-
     def adopt_attempt(self, job_id: str | None) -> None:
         """A reported end of `job_id`: it becomes the version's attempt if it was not yet."""
         if job_id is None:

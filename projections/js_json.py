@@ -101,7 +101,7 @@ def js_stringify(value: object) -> str:
     circular references raise :class:`ValueError`.
     """
     chunks: list[str] = []
-    _Writer(chunks.append).write(value, 0)
+    _Writer(chunks.append).write_value(value, 0)
     return "".join(chunks)
 
 
@@ -116,17 +116,6 @@ class _Writer:
         self.keys: dict[str, str] = {}  # key -> '"key": '
         self.index_keys: set[str] = set()  # keys seen so far that are array indices
         self.active: set[int] = set()  # ids of containers being written (cycle check)
-
-    def write(self, v: object, level: int) -> None:
-        t = type(v)
-        if t is str:
-            self.append(js_quote(v))  # type: ignore[arg-type]
-        elif t is dict:
-            self.write_dict(v, level)  # type: ignore[arg-type]
-        elif t is list or t is tuple:
-            self.write_list(v, level)  # type: ignore[arg-type]
-        else:
-            self.write_other(v, level)
 
     def write_other(self, v: object, level: int) -> None:
         """Subclasses of dict/list/tuple and scalars (slow path)."""
