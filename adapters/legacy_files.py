@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from domain.legacy import LegacyDocumentError, LegacyPlan, parse_document, plan_document
-from domain.naming import NameRejected, parse_style_id
+from loraledger.domain.legacy import LegacyDocumentError, LegacyPlan, parse_document, plan_document
+from loraledger.domain.naming import NameRejected, parse_style_id
 
 DOCUMENT_NAME = "training_versions.json"
 MAX_DOCUMENT_BYTES = 50_000_000

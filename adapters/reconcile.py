@@ -14,12 +14,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from adapters.runpod import RunPodClient, RunPodError
-from adapters.runpod_payloads import JobPayload, report_from_payload
-from domain.decisions import Rule
-from domain.ledger import Ledger
-from domain.parse_duration import parse_duration
-from domain.training_version import TrainingVersion
+from loraledger.adapters.runpod import RunPodClient, RunPodError
+from loraledger.adapters.runpod_payloads import JobPayload, report_from_payload
+from loraledger.domain.decisions import Rule
+from loraledger.domain.ledger import Ledger
+from loraledger.domain.parse_duration import parse_duration
+from loraledger.domain.training_version import TrainingVersion
 
 __all__ = ["ReconcileReport", "parse_duration", "reconcile_pending"]
 

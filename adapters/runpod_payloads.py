@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from domain import blobs
-from domain.matching import SUCCESS_OUTPUT_STATUSES
-from domain.observations import JobReport
+from loraledger.domain import blobs
+from loraledger.domain.matching import SUCCESS_OUTPUT_STATUSES
+from loraledger.domain.observations import JobReport
 
 __all__ = ["JobPayload", "ValidationError", "report_from_payload"]
 

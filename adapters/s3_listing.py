@@ -19,7 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.utils import parse_timestamp
 
-from domain.observations import LoraObject
+from loraledger.domain.observations import LoraObject
 
 __all__ = [
     "S3ListingError",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from adapters.s3_listing import list_objects
-from domain.ledger import Ledger, SyncReport
-from domain.observations import LoraObject
+from loraledger.adapters.s3_listing import list_objects
+from loraledger.domain.ledger import Ledger, SyncReport
+from loraledger.domain.observations import LoraObject
 
 
 def sync_bucket(

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.runpod import RunPodClient, RunPodError, build_run_input
-from domain import blobs
-from domain.ledger import Ledger, TrainingRequest
+from loraledger.adapters.runpod import RunPodClient, RunPodError, build_run_input
+from loraledger.domain import blobs
+from loraledger.domain.ledger import Ledger, TrainingRequest
 
 
 class InvalidRunInput(ValueError):

@@ -18,19 +18,19 @@ from eventsourcing.persistence import PersistenceError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from adapters.files import ProjectionFileWriter
-from adapters.legacy_files import find_legacy_files, read_legacy_file
-from adapters.reconcile import parse_duration
-from adapters.runpod import RunPodError
-from adapters.s3_listing import S3ListingError
-from adapters.store import StoreConfigError, store_env, store_exists
-from api.render import history_json, history_text
-from api.service import Service
-from api.settings import MissingSetting, Settings
-from domain.ledger import LedgerError
-from domain.legacy import LegacyDocumentError
-from domain.naming import NameRejected, parse_style_id, parse_version_name
-from domain.times import parse_time
+from loraledger.adapters.files import ProjectionFileWriter
+from loraledger.adapters.legacy_files import find_legacy_files, read_legacy_file
+from loraledger.adapters.reconcile import parse_duration
+from loraledger.adapters.runpod import RunPodError
+from loraledger.adapters.s3_listing import S3ListingError
+from loraledger.adapters.store import StoreConfigError, store_env, store_exists
+from loraledger.api.render import history_json, history_text
+from loraledger.api.service import Service
+from loraledger.api.settings import MissingSetting, Settings
+from loraledger.domain.ledger import LedgerError
+from loraledger.domain.legacy import LegacyDocumentError
+from loraledger.domain.naming import NameRejected, parse_style_id, parse_version_name
+from loraledger.domain.times import parse_time
 
 app = typer.Typer(
     name="loraledger",
@@ -135,7 +135,14 @@ def serve(
         store_env(settings.database_url)
         if workers > 1 and settings.database_url.startswith("sqlite"):
             fail("several workers need LORALEDGER_DATABASE_URL=postgresql://…; SQLite is one process")
-    uvicorn.run("api.http:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    uvicorn.run(
+        "loraledger.api.http:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
 
 
 @app.command()

@@ -20,17 +20,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
-from adapters.reconcile import parse_duration
-from adapters.runpod import RunPodError
-from adapters.runpod_payloads import JobPayload
-from adapters.s3_listing import S3ListingError
-from adapters.training_start import InvalidRunInput
-from api.render import history_json
-from api.service import Service
-from api.settings import MissingSetting, Settings
-from domain.blobs import InvalidJson
-from domain.ledger import LedgerError, OwnedFieldError, UnknownVersion, VersionConflict
-from domain.naming import NameRejected, parse_style_id, parse_version_name
+from loraledger.adapters.reconcile import parse_duration
+from loraledger.adapters.runpod import RunPodError
+from loraledger.adapters.runpod_payloads import JobPayload
+from loraledger.adapters.s3_listing import S3ListingError
+from loraledger.adapters.training_start import InvalidRunInput
+from loraledger.api.render import history_json
+from loraledger.api.service import Service
+from loraledger.api.settings import MissingSetting, Settings
+from loraledger.domain.blobs import InvalidJson
+from loraledger.domain.ledger import LedgerError, OwnedFieldError, UnknownVersion, VersionConflict
+from loraledger.domain.naming import NameRejected, parse_style_id, parse_version_name
 
 log = logging.getLogger("loraledger")
 

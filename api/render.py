@@ -7,9 +7,9 @@ from uuid import UUID
 
 from eventsourcing.domain import CanMutateAggregate
 
-from domain import blobs
-from domain.times import format_time
-from domain.training_version import HISTORY_BLOB_FIELDS
+from loraledger.domain import blobs
+from loraledger.domain.times import format_time
+from loraledger.domain.training_version import HISTORY_BLOB_FIELDS
 
 _NOT_DATA = {"originator_id", "originator_version", "timestamp", "decision", "originator_topic"}
 

@@ -17,20 +17,20 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from adapters.files import ProjectionFileWriter
-from adapters.legacy_files import find_legacy_files, read_legacy_file
-from adapters.reconcile import ReconcileReport, parse_duration, reconcile_pending
-from adapters.runpod import RunPodClient
-from adapters.runpod_payloads import JobPayload, report_from_payload
-from adapters.s3_listing import make_s3_client
-from adapters.s3_sync import sync_bucket
-from adapters.store import prepare_store, store_answers, store_env
-from adapters.training_start import StartedTraining, start_training
-from api.settings import MissingSetting, Settings
-from domain.ledger import ImportReport, Ledger, LedgerConfig, ReportResult, SyncReport
-from domain.training_version import TrainingVersion
-from projections.runner import CatchUp, ProjectionRunner, log_identity, replay
-from projections.training_versions import render_document
+from loraledger.adapters.files import ProjectionFileWriter
+from loraledger.adapters.legacy_files import find_legacy_files, read_legacy_file
+from loraledger.adapters.reconcile import ReconcileReport, parse_duration, reconcile_pending
+from loraledger.adapters.runpod import RunPodClient
+from loraledger.adapters.runpod_payloads import JobPayload, report_from_payload
+from loraledger.adapters.s3_listing import make_s3_client
+from loraledger.adapters.s3_sync import sync_bucket
+from loraledger.adapters.store import prepare_store, store_answers, store_env
+from loraledger.adapters.training_start import StartedTraining, start_training
+from loraledger.api.settings import MissingSetting, Settings
+from loraledger.domain.ledger import ImportReport, Ledger, LedgerConfig, ReportResult, SyncReport
+from loraledger.domain.training_version import TrainingVersion
+from loraledger.projections.runner import CatchUp, ProjectionRunner, log_identity, replay
+from loraledger.projections.training_versions import render_document
 
 log = logging.getLogger("loraledger")
 WRITER_INTERVAL_SECONDS = 1.0

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from adapters.s3_listing import default_lora_url_base
+from loraledger.adapters.s3_listing import default_lora_url_base
 
 
 class MissingSetting(Exception):

@@ -26,7 +26,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.ledger import Ledger
+from loraledger.domain.ledger import Ledger
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -144,8 +144,8 @@ def _hwm_kb(status: str) -> int:
 
 
 def cli_command(*args: str) -> list[str]:
-    """`loraledger ARGS` as the console script runs it (api.cli:main), with this interpreter."""
-    return [sys.executable, "-c", "from api.cli import main; main()", *args]
+    """`loraledger ARGS` as the console script runs it, with this interpreter (never through PATH)."""
+    return [sys.executable, "-m", "loraledger", *args]
 
 
 def clean_env(**extra: str) -> dict[str, str]:

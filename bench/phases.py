@@ -64,26 +64,30 @@ def main() -> None:
     from eventsourcing.application import Application, Repository
     from eventsourcing.persistence import Mapper
 
-    import adapters.files
-    import adapters.s3_sync
-    import projections.runner
-    import projections.training_versions
-    from api.cli import main as cli_main
-    from domain.ledger import Ledger
+    import loraledger.adapters.files
+    import loraledger.adapters.s3_sync
+    import loraledger.projections.runner
+    import loraledger.projections.training_versions
+    from loraledger.api.cli import main as cli_main
+    from loraledger.domain.ledger import Ledger
 
     totals["imports"] = time.perf_counter() - start
-    timed_iterator(adapters.s3_sync, "list_objects", "S3 listing (loraledger's adapter)")
+    timed_iterator(loraledger.adapters.s3_sync, "list_objects", "S3 listing (loraledger's adapter)")
     timed(Ledger, "observe_lora_files", "Ledger.observe_lora_files (listing included)")
     timed(Repository, "get", "Repository.get (aggregate reads)")
     timed(Application, "save", "Application.save (encode + insert)")
     timed(Mapper, "to_stored_event", "Mapper.to_stored_event (encode, inside save)")
-    timed(projections.runner.ProjectionRunner, "catch_up", "ProjectionRunner.catch_up (whole)")
-    timed_iterator(projections.runner, "read_batches", "read_batches (select + decode, inside catch_up)")
-    timed(
-        projections.training_versions.StyleDocuments, "apply", "StyleDocuments.apply (fold, inside catch_up)"
+    timed(loraledger.projections.runner.ProjectionRunner, "catch_up", "ProjectionRunner.catch_up (whole)")
+    timed_iterator(
+        loraledger.projections.runner, "read_batches", "read_batches (select + decode, inside catch_up)"
     )
-    timed(projections.training_versions.StyleDocuments, "render", "StyleDocuments.render")
-    timed(adapters.files.ProjectionFileWriter, "write", "ProjectionFileWriter.write (files)")
+    timed(
+        loraledger.projections.training_versions.StyleDocuments,
+        "apply",
+        "StyleDocuments.apply (fold, inside catch_up)",
+    )
+    timed(loraledger.projections.training_versions.StyleDocuments, "render", "StyleDocuments.render")
+    timed(loraledger.adapters.files.ProjectionFileWriter, "write", "ProjectionFileWriter.write (files)")
 
     def report() -> None:
         totals["process (after interpreter start)"] = time.perf_counter() - STARTED

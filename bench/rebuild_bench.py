@@ -35,9 +35,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from adapters.store import store_env
 from bench.common import BulkLedger, Report, Target, clean_env, job_id_for, peak_rss_mb, run_measured
-from domain.observations import JobReport
+from loraledger.adapters.store import store_env
+from loraledger.domain.observations import JobReport
 
 EVENTS_PER_VERSION = 10  # the catalogue shape's history per version (and both shapes' at the smallest size)
 READ_BATCH = 2_000
@@ -104,12 +104,12 @@ def generate(database_url: str, styles: int, versions_per_style: int, events: in
 
 
 def child(kind: str, database_url: str, out_dir: str) -> dict[str, Any]:
-    from api.service import Service
-    from api.settings import Settings
+    from loraledger.api.service import Service
+    from loraledger.api.settings import Settings
 
     result: dict[str, Any] = {"kind": kind}
     if kind in ("raw", "decode"):
-        from domain.ledger import Ledger
+        from loraledger.domain.ledger import Ledger
 
         ledger = Ledger(store_env(database_url))
         start = time.perf_counter()

@@ -36,9 +36,6 @@ import boto3
 from botocore.config import Config
 from eventsourcing.persistence import StoredEvent
 
-from adapters.store import store_env
-from api.service import Service
-from api.settings import Settings
 from bench.common import (
     FAKE_AWS,
     RESULTS,
@@ -54,7 +51,10 @@ from bench.common import (
     run_measured,
 )
 from bench.old_sync import JSON_LIBRARY, old_sync
-from domain.ledger import Ledger
+from loraledger.adapters.store import store_env
+from loraledger.api.service import Service
+from loraledger.api.settings import Settings
+from loraledger.domain.ledger import Ledger
 
 APPEND_BATCH = 1000
 EVENTS_LINE = re.compile(r"(\d+) events recorded")
@@ -163,7 +163,8 @@ def extra_runs(work: Path, env: dict[str, str], files: int, *, profile: bool, ph
                 out = RESULTS / f"profile-sync-{label}-{files}.txt"
                 command = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(out), "-c"]
                 command.append(
-                    "import sys; sys.argv = ['loraledger', 'sync']; from api.cli import main; main()"
+                    "import sys; sys.argv = ['loraledger', 'sync']; "
+                    "from loraledger.api.cli import main; main()"
                 )
                 ran = run_measured(command, env=copy_env, cwd=copy)
                 print(

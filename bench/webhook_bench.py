@@ -33,7 +33,6 @@ from typing import Any
 
 import httpx
 
-from adapters.store import prepare_store, store_env
 from bench.common import (
     REPO,
     BulkLedger,
@@ -49,6 +48,7 @@ from bench.common import (
     percentile,
     postgres_available,
 )
+from loraledger.adapters.store import prepare_store, store_env
 
 SECRET = "bench-webhook-secret"
 FIXTURE = REPO / "tests/fixtures/runpod/webhook_completed_33c95471-5e61-406c-9287-1b8f8de0bae8-e1.json"

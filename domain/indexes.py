@@ -13,9 +13,9 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from domain import blobs
-from domain.naming import job_base_id
-from domain.training_version import LEDGER_NAMESPACE
+from loraledger.domain import blobs
+from loraledger.domain.naming import job_base_id
+from loraledger.domain.training_version import LEDGER_NAMESPACE
 
 
 def style_index_id(style_id: int) -> UUID:

@@ -22,17 +22,17 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, CanMutateAggregate
 from eventsourcing.persistence import IntegrityError
 
-from domain import blobs
-from domain.decisions import Candidate, Decision, Rule, Source
-from domain.entries import OWNED_FIELDS
-from domain.indexes import JobIndex, StyleIndex, job_index_id, style_index_id
-from domain.legacy import (
+from loraledger.domain import blobs
+from loraledger.domain.decisions import Candidate, Decision, Rule, Source
+from loraledger.domain.entries import OWNED_FIELDS
+from loraledger.domain.indexes import JobIndex, StyleIndex, job_index_id, style_index_id
+from loraledger.domain.legacy import (
     LegacyPlan,
     VersionGroup,
     fields_to_take,
     primary_entry,
 )
-from domain.matching import (
+from loraledger.domain.matching import (
     JobMatch,
     ReportDecision,
     StyleCandidates,
@@ -41,7 +41,7 @@ from domain.matching import (
     decide_report,
     match_lora_file,
 )
-from domain.naming import (
+from loraledger.domain.naming import (
     LORA_EXTENSION,
     ModelName,
     NameRejected,
@@ -51,10 +51,10 @@ from domain.naming import (
     parse_version_name,
     version_number,
 )
-from domain.observations import JobReport, LoraObject
-from domain.times import parse_time, utc_now
-from domain.training_version import TrainingVersion, version_id
-from domain.urls import lora_url
+from loraledger.domain.observations import JobReport, LoraObject
+from loraledger.domain.times import parse_time, utc_now
+from loraledger.domain.training_version import TrainingVersion, version_id
+from loraledger.domain.urls import lora_url
 
 MAX_CONFLICT_RETRIES = 20
 T = TypeVar("T")

@@ -11,11 +11,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain import blobs
-from domain.decisions import Rule
-from domain.entries import STATUSES, SYNCED_FROM_S3
-from domain.matching import url_file_name
-from domain.naming import (
+from loraledger.domain import blobs
+from loraledger.domain.decisions import Rule
+from loraledger.domain.entries import STATUSES, SYNCED_FROM_S3
+from loraledger.domain.matching import url_file_name
+from loraledger.domain.naming import (
     LORA_EXTENSION,
     NameRejected,
     format_model_name,

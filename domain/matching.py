@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from domain.decisions import Candidate, Decision, Rule, Source
-from domain.naming import LORA_FILE_TOKEN, ModelName, job_base_id, key_basename
-from domain.observations import JobReport, LoraObject
-from domain.urls import should_replace, virtual_hosted
+from loraledger.domain.decisions import Candidate, Decision, Rule, Source
+from loraledger.domain.naming import LORA_FILE_TOKEN, ModelName, job_base_id, key_basename
+from loraledger.domain.observations import JobReport, LoraObject
+from loraledger.domain.urls import should_replace, virtual_hosted
 
 SUCCESS_OUTPUT_STATUSES = frozenset({"success", "succeeded", "successful", "ok", "completed", "done"})
 RUNNING_STATUSES = frozenset({"IN_QUEUE", "IN_PROGRESS"})

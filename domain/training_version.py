@@ -13,10 +13,10 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from domain import blobs
-from domain.entries import OWNED_FIELDS, SYNCED_FROM_S3, ordered
-from domain.naming import format_model_name, parse_style_id, parse_version_name
-from domain.times import format_time
+from loraledger.domain import blobs
+from loraledger.domain.entries import OWNED_FIELDS, SYNCED_FROM_S3, ordered
+from loraledger.domain.naming import format_model_name, parse_style_id, parse_version_name
+from loraledger.domain.times import format_time
 
 LEDGER_NAMESPACE = uuid5(NAMESPACE_URL, "https://loraledger/")
 

@@ -20,8 +20,8 @@ from uuid import UUID
 
 from eventsourcing.domain import CanMutateAggregate
 
-from domain.ledger import Ledger
-from projections.training_versions import StyleDocuments, is_training_version_topic
+from loraledger.domain.ledger import Ledger
+from loraledger.projections.training_versions import StyleDocuments, is_training_version_topic
 
 READ_BATCH = 2_000
 log = logging.getLogger("loraledger")

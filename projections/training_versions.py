@@ -13,9 +13,9 @@ from uuid import UUID
 
 from eventsourcing.domain import CanMutateAggregate
 
-from domain.naming import version_number
-from domain.training_version import TrainingVersion
-from projections.js_json import js_stringify
+from loraledger.domain.naming import version_number
+from loraledger.domain.training_version import TrainingVersion
+from loraledger.projections.js_json import js_stringify
 
 TRAINING_VERSION_TOPIC = TrainingVersion.TOPIC + "."
 

@@ -1,4 +1,4 @@
-"""The real `loraledger` console script, run as a subprocess on a SQLite store.
+"""The real `loraledger` command (run by the interpreter running the tests) on a SQLite store.
 
 Each test gets its own working folder (so no `.env` of the developer is read) and an environment
 without any `LORALEDGER_*` variable of the caller; the S3 tests point it at the moto test server.
@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 
-from adapters.store import postgres_connection, store_env
-from api.service import Service
-from api.settings import Settings
+from loraledger.adapters.store import postgres_connection, store_env
+from loraledger.api.service import Service
+from loraledger.api.settings import Settings
+from tests.support.commands import loraledger_command
 from tests.support.s3_server import S3Bucket
 from tests.support.stores import drop_schema, fresh_postgres_url
 
@@ -95,7 +96,7 @@ class Cli:
             else:
                 env[name] = value
         return subprocess.run(
-            ["loraledger", *args],
+            loraledger_command(*args),
             env=env,
             cwd=self.root,
             capture_output=True,

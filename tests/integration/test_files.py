@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-import adapters.files as files_module
-from adapters.files import (
+import loraledger.adapters.files as files_module
+from loraledger.adapters.files import (
     DEFAULT_LAYOUT,
     LayoutError,
     ProjectionFileWriter,

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.runpod import (
+from loraledger.adapters.runpod import (
     DEFAULT_MODEL_NAME_FIELD,
     RunPodClient,
     RunPodError,

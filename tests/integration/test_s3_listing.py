@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapters.s3_listing import (
+from loraledger.adapters.s3_listing import (
     S3ListingError,
     default_lora_url_base,
     list_objects,

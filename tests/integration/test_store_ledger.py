@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from api.service import Service
-from api.settings import Settings
-from domain.observations import LoraObject
+from loraledger.api.service import Service
+from loraledger.api.settings import Settings
+from loraledger.domain.observations import LoraObject
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "legacy"
 STYLE_FIXTURES = sorted(FIXTURES.glob("style_*.json"))

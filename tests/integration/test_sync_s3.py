@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from api.service import Service
-from api.settings import Settings
-from domain.ledger import SyncReport
+from loraledger.api.service import Service
+from loraledger.api.settings import Settings
+from loraledger.domain.ledger import SyncReport
 from tests.support.s3_server import S3Bucket
 
 PREFIX = "actor_maker_user/custom-styles-models/"

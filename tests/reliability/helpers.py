@@ -105,7 +105,7 @@ def store_rows(database_url: str, after: int = 0) -> list[tuple[int, str, str]]:
         return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
     from psycopg import errors, sql
 
-    from adapters.store import postgres_connection
+    from loraledger.adapters.store import postgres_connection
 
     query = sql.SQL(
         "SELECT notification_id, originator_id::text, topic FROM {}.{} WHERE notification_id > %s "
@@ -132,7 +132,7 @@ def event_count(database_url: str) -> int:
                 return 0
     from psycopg import errors, sql
 
-    from adapters.store import postgres_connection
+    from loraledger.adapters.store import postgres_connection
 
     query = sql.SQL("SELECT count(*) FROM {}.{}").format(
         sql.Identifier(_pg_schema(database_url)), sql.Identifier(POSTGRES_TABLE)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.files import ProjectionFileWriter
+from loraledger.adapters.files import ProjectionFileWriter
 from tests.reliability.helpers import event_count, figures, wait_for
 from tests.support.s3_server import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, FaultyEndpoint, S3Server, _Fault
 from tests.support.server import S3_PREFIX, ServerFactory

@@ -27,7 +27,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.commands import loraledger_command
 from tests.support.runpod_stub import RunPodStub
 from tests.support.s3_server import S3Bucket
 from tests.support.stores import drop_schema, fresh_postgres_url
@@ -83,26 +83,12 @@ def free_port() -> int:
 
 
 def serve_command(port: int, *options: str) -> list[str]:
-    """`loraledger serve` as installed; api.cli has no `__main__`, so call `main()` directly.
-
-    `sys.executable -c` works in any environment the tests run in (a venv whose bin/ is not on
-    PATH included), and runs the same `api.cli:main` as the `loraledger` console script.
-    """
-    return [
-        sys.executable,
-        "-c",
-        "from api.cli import main; main()",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        *options,
-    ]
+    """`loraledger serve` on loopback, run by the interpreter running the tests (see commands.py)."""
+    return loraledger_command("serve", "--host", "127.0.0.1", "--port", str(port), *options)
 
 
 def cli_command(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from api.cli import main; main()", *args]
+    return loraledger_command(*args)
 
 
 def traceback_excerpt(text: str, tail: int = 16) -> str:

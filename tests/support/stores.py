@@ -32,7 +32,7 @@ def fresh_postgres_url() -> str:
 def drop_schema(database_url: str) -> None:
     from psycopg import sql
 
-    from adapters.store import postgres_connection, store_env
+    from loraledger.adapters.store import postgres_connection, store_env
 
     env = store_env(database_url)
     with postgres_connection(database_url) as connection:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from projections.js_json import js_iso, js_number, js_quote, js_stringify
+from loraledger.projections.js_json import js_iso, js_number, js_quote, js_stringify
 
 LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "legacy"
 LEGACY_FILES = sorted(LEGACY.glob("*.json"))

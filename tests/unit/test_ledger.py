@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from domain.decisions import Rule
-from domain.ledger import (
+from loraledger.domain.decisions import Rule
+from loraledger.domain.ledger import (
     Ledger,
     LedgerConfig,
     OwnedFieldError,
@@ -17,11 +17,11 @@ from domain.ledger import (
     UnknownVersion,
     VersionConflict,
 )
-from domain.legacy import plan_document
-from domain.naming import NameRejected
-from domain.observations import JobReport, LoraObject
-from projections.runner import read_batches
-from projections.training_versions import StyleDocuments
+from loraledger.domain.legacy import plan_document
+from loraledger.domain.naming import NameRejected
+from loraledger.domain.observations import JobReport, LoraObject
+from loraledger.projections.runner import read_batches
+from loraledger.projections.training_versions import StyleDocuments
 
 PREFIX = "actor_maker_user/custom-styles-models/"
 PLAIN = "https://bucket.s3.amazonaws.com/"

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.decisions import Decision, Rule
-from domain.matching import (
+from loraledger.domain.decisions import Decision, Rule
+from loraledger.domain.matching import (
     JobMatch,
     StyleCandidates,
     SyncDecision,
@@ -18,9 +18,9 @@ from domain.matching import (
     match_lora_file,
     url_file_name,
 )
-from domain.naming import ModelName, parse_lora_key
-from domain.observations import JobReport, LoraObject
-from domain.urls import is_accelerated, should_replace, virtual_hosted
+from loraledger.domain.naming import ModelName, parse_lora_key
+from loraledger.domain.observations import JobReport, LoraObject
+from loraledger.domain.urls import is_accelerated, should_replace, virtual_hosted
 
 PLAIN = "https://bucket.s3.amazonaws.com/prefix/"
 ACCEL = "https://bucket.s3-accelerate.amazonaws.com/prefix/"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.naming import (
+from loraledger.domain.naming import (
     ModelName,
     NameRejected,
     format_model_name,

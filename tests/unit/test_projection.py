@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from domain.ledger import Ledger, LedgerConfig
-from domain.legacy import plan_document
-from domain.observations import JobReport, LoraObject
-from projections.js_json import js_stringify
-from projections.runner import ProjectionRunner, read_batches
-from projections.training_versions import StyleDocuments
+from loraledger.domain.ledger import Ledger, LedgerConfig
+from loraledger.domain.legacy import plan_document
+from loraledger.domain.observations import JobReport, LoraObject
+from loraledger.projections.js_json import js_stringify
+from loraledger.projections.runner import ProjectionRunner, read_batches
+from loraledger.projections.training_versions import StyleDocuments
 
 PREFIX = "models/"
 PLAIN = "https://bucket.s3.amazonaws.com/"
