@@ -202,7 +202,7 @@ def test_a_job_started_by_a_timed_out_run_does_not_take_over_a_completed_version
 
 # --------------------------------------------------------------------------- a reader during rewrites
 
-REWRITES_PER_WRITER = 2000
+REWRITES_PER_WRITER = 1000
 WRITERS = 2
 
 
@@ -261,8 +261,8 @@ def test_a_reader_never_sees_invalid_json_or_an_older_state_while_the_file_is_re
     assert path.read_text() == _text_for(final)
     leftovers = [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp") or ".external-" in p.name]
     assert leftovers == [], leftovers
-    assert reads > 1000, f"only {reads} reads: the reader did not overlap the writers"
-    assert changed > 1000, f"only {changed} rewrites"
+    assert reads > 500, f"only {reads} reads: the reader did not overlap the writers"
+    assert changed > 500, f"only {changed} rewrites"
     figures(
         "reader during rewrites",
         writer_processes=WRITERS,
