@@ -5,8 +5,9 @@ starts jobs and asks for their status, following the documented API (`POST /v2/{
 `GET /v2/{endpoint}/status/{id}`, `Authorization: Bearer <key>`).
 
 Secrets: the API key lives only in the `httpx.Client`'s default headers (whose repr httpx
-redacts); it is never put in exception messages, reprs or log records. Webhook URLs may carry a
-secret too, so request bodies are never logged or quoted in errors either.
+redacts); it is never put in exception messages, reprs or log records. Webhook URLs carry a
+secret too, so request bodies are never logged or quoted by us; RunPod's answers may quote them,
+so every message goes through `redaction.redact` (the key is registered there).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
 )
+
+from loraledger.adapters.redaction import redact, register_secrets
 
 __all__ = [
     "DEFAULT_MODEL_NAME_FIELD",
@@ -54,9 +57,11 @@ _BODY_EXCERPT_CHARS: Final = 200
 
 
 class RunPodError(Exception):
-    """RunPod did not do what was asked. The message never contains the API key."""
+    """RunPod did not do what was asked. The message never contains a registered secret (the API
+    key, the webhook secret) nor a `token=` value, in any spelling: RunPod's answers may quote them."""
 
     def __init__(self, message: str, *, status_code: int | None = None, retryable: bool = False):
+        message = redact(message)
         super().__init__(message)
         self.message = message
         self.status_code = status_code
@@ -154,6 +159,7 @@ class RunPodClient:
         if not isinstance(api_key, str) or _API_KEY_RE.fullmatch(api_key) is None:
             # Deliberately does not echo the value.
             raise ValueError("RunPod api_key must be non-empty visible ASCII without whitespace")
+        register_secrets(api_key)
         if attempts < 1:
             raise ValueError(f"attempts must be at least 1, got {attempts}")
         if not timeout > 0:
@@ -327,16 +333,15 @@ class RunPodClient:
         return data
 
     def _excerpt(self, response: httpx.Response) -> str:
-        """A short, key-redacted excerpt of a response body for error messages."""
+        """A short, redacted excerpt of a response body for error messages."""
         try:
             text = response.text.strip()
         except Exception:  # undecodable body
             return ""
         if not text:
             return ""
-        secret = self._http.headers.get("Authorization", "").removeprefix("Bearer ")
-        if secret:
-            text = text.replace(secret, "***")
+        # Redacted before it is cut: a cut through a secret would leave its start behind.
+        text = redact(text)
         if len(text) > _BODY_EXCERPT_CHARS:
             text = text[:_BODY_EXCERPT_CHARS] + "..."
         return f": {text}"

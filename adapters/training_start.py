@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from loraledger.adapters.redaction import redact
 from loraledger.adapters.runpod import RunPodClient, RunPodError, build_run_input
 from loraledger.domain import blobs
 from loraledger.domain.ledger import Ledger, TrainingRequest
@@ -51,7 +52,8 @@ def start_training(
         run_input = build_run_input(extra_input, model_name_field, request.model_name, parameters)
         job = runpod.run(run_input, webhook_url)
     except RunPodError as error:
-        ledger.record_start_failure(request, f"RunPod did not start the job: {error}")
+        # The reason is public (the file, the history): never a secret RunPod quoted back.
+        ledger.record_start_failure(request, redact(f"RunPod did not start the job: {error}"))
         raise
     ledger.record_start(request, job.id)
     return StartedTraining(request, job.id)

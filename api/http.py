@@ -7,11 +7,11 @@ token when `LORALEDGER_API_TOKEN` is set; the webhook has its own secret in `?to
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
+from urllib.parse import unquote_plus
 
 from eventsourcing.persistence import PersistenceError
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Path, Query, Request, Response
@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from loraledger.adapters.reconcile import parse_duration
+from loraledger.adapters.redaction import install_log_redaction, redact, register_secrets
 from loraledger.adapters.runpod import RunPodError
 from loraledger.adapters.runpod_payloads import JobPayload
 from loraledger.adapters.s3_listing import S3ListingError
@@ -35,7 +36,6 @@ from loraledger.domain.naming import NameRejected, parse_style_id, parse_version
 log = logging.getLogger("loraledger")
 
 STYLE_ID_PATTERN = r"^[1-9][0-9]{0,8}$"
-TOKEN_IN_QUERY = re.compile(r"((?:^|[?&])token=)[^&\s]*")
 
 
 # --------------------------------------------------------------------------- dependencies
@@ -90,6 +90,24 @@ def version_of(text: str) -> str:
         raise HTTPException(422, rejected.reason) from None
 
 
+def _webhook_token(query_string: bytes) -> str | None:
+    """The `token` query parameter, spelled exactly so and given once (the URL we send RunPod).
+
+    Any other spelling of the name (`tok%65n`, `TOKEN`, after a `;`) or a second `token` makes
+    the request ambiguous: it is refused as having no token, instead of guessing which one counts.
+    """
+    found: list[str] = []
+    for pair in query_string.decode("latin-1").split("&"):
+        name, _, value = pair.partition("=")
+        if name == "token":
+            found.append(unquote_plus(value))
+        elif any(
+            unquote_plus(piece.partition("=")[0]).strip().casefold() == "token" for piece in pair.split(";")
+        ):
+            return None
+    return found[0] if len(found) == 1 else None
+
+
 # --------------------------------------------------------------------------- bodies
 
 
@@ -134,11 +152,13 @@ def start_training(style_id: StyleId, body: StartTraining, service: ServiceDep) 
 async def runpod_webhook(
     request: Request, service: ServiceDep, token: Annotated[str, Query(max_length=512)] = ""
 ) -> JSONResponse:
+    # `token` documents the parameter; the check reads the raw query, which sees every spelling.
     secret = service.settings.webhook_secret
     if secret is None:
         raise HTTPException(503, "webhooks are refused: LORALEDGER_WEBHOOK_SECRET is not set")
-    if not secrets.compare_digest(token.encode(), secret.get_secret_value().encode()):
-        raise HTTPException(401, "missing or wrong webhook token")
+    given = _webhook_token(request.scope.get("query_string", b""))
+    if given is None or not secrets.compare_digest(given.encode(), secret.get_secret_value().encode()):
+        raise HTTPException(401, "missing or wrong webhook token (it goes once, as ?token=)")
     body = await _read_limited(request, service.settings.webhook_max_bytes)
     try:
         payload = JobPayload.model_validate_json(body)
@@ -243,7 +263,7 @@ def _first_error(error: ValidationError) -> str:
 
 
 def _error(status: int, detail: str) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status)
+    return JSONResponse({"detail": redact(detail)}, status_code=status)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -271,17 +291,6 @@ async def _store_unavailable(_: Request, error: Exception) -> JSONResponse:
         status_code=503,
         headers={"Retry-After": "5"},
     )
-
-
-class RedactQueryTokens(logging.Filter):
-    """uvicorn's access log prints the path with its query: the webhook secret must not show."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                TOKEN_IN_QUERY.sub(r"\1***", arg) if isinstance(arg, str) else arg for arg in record.args
-            )
-        return True
 
 
 async def _validation_error(_: Request, error: Exception) -> JSONResponse:
@@ -313,7 +322,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await run_in_threadpool(service.close)
 
-    logging.getLogger("uvicorn.access").addFilter(RedactQueryTokens())
+    register_secrets(*settings.secret_values())
+    # Every log line (uvicorn's access log prints the query) goes out redacted.
+    install_log_redaction()
     app = FastAPI(
         title="loraledger",
         summary="Event-sourced record of LoRA training versions.",

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from eventsourcing.domain import CanMutateAggregate
 
+from loraledger.adapters.redaction import escape_controls
 from loraledger.domain import blobs
 from loraledger.domain.times import format_time
 from loraledger.domain.training_version import HISTORY_BLOB_FIELDS
@@ -36,7 +37,10 @@ def history_json(style_id: int, version_name: str, events: list[CanMutateAggrega
 
 
 def history_text(history: dict[str, Any]) -> str:
-    """A readable account: one block per event, the decision's rule and every candidate's why."""
+    """A readable account: one block per event, the decision's rule and every candidate's why.
+
+    For a terminal: each line's control characters (an S3 key, a worker's error) are escaped, so
+    the text has no line breaks and no escape sequences but ours."""
     lines = [f"style {history['style_id']} {history['version']}: {len(history['events'])} events"]
     for event in history["events"]:
         data = event["data"]
@@ -57,4 +61,4 @@ def history_text(history: dict[str, Any]) -> str:
                 )
             for note in decision.get("notes", []):
                 lines.append(f"      note: {note}")
-    return "\n".join(lines)
+    return "\n".join(escape_controls(line) for line in lines)

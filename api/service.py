@@ -20,6 +20,7 @@ from typing import Any
 from loraledger.adapters.files import ProjectionFileWriter
 from loraledger.adapters.legacy_files import find_legacy_files, read_legacy_file
 from loraledger.adapters.reconcile import ReconcileReport, parse_duration, reconcile_pending
+from loraledger.adapters.redaction import register_secrets
 from loraledger.adapters.runpod import RunPodClient
 from loraledger.adapters.runpod_payloads import JobPayload, report_from_payload
 from loraledger.adapters.s3_listing import make_s3_client
@@ -63,6 +64,7 @@ class Service:
         self, settings: Settings, *, clock: Callable[[], datetime] | None = None, create_store: bool = True
     ) -> None:
         self.settings = settings
+        register_secrets(*settings.secret_values())  # hidden from every answer, file and log from now on
         config = LedgerConfig(lora_url_base=settings.effective_lora_url_base, s3_prefix=settings.s3_prefix)
         if create_store:
             prepare_store(settings.database_url)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -68,6 +68,21 @@ class Settings(BaseSettings):
         if self.s3_bucket:
             return default_lora_url_base(self.s3_bucket, self.s3_endpoint_url)
         return None
+
+    def secret_values(self) -> list[str]:
+        """Every secret these settings hold, for `redaction.register_secrets`."""
+        values = [
+            secret.get_secret_value()
+            for secret in (self.runpod_api_key, self.webhook_secret, self.api_token)
+            if secret is not None
+        ]
+        try:
+            password = urlsplit(self.database_url).password
+        except ValueError:  # an unparsable URL: the store reports it
+            password = None
+        if password:
+            values.append(unquote(password))  # the redaction finds its URL-encoded spelling too
+        return values
 
     def require_bucket(self) -> str:
         if not self.s3_bucket:
