@@ -28,7 +28,14 @@ from loraledger.adapters.s3_sync import sync_bucket
 from loraledger.adapters.store import prepare_store, store_answers, store_env
 from loraledger.adapters.training_start import StartedTraining, start_training
 from loraledger.api.settings import MissingSetting, Settings
-from loraledger.domain.ledger import ImportReport, Ledger, LedgerConfig, ReportResult, SyncReport
+from loraledger.domain.ledger import (
+    ImportReport,
+    Ledger,
+    LedgerConfig,
+    LedgerError,
+    ReportResult,
+    SyncReport,
+)
 from loraledger.domain.training_version import TrainingVersion
 from loraledger.projections.runner import CatchUp, ProjectionRunner, log_identity, replay
 from loraledger.projections.training_versions import render_document
@@ -262,7 +269,11 @@ class Service:
             if read.plan is None:
                 outcomes.append(ImportOutcome(found.path, None, read.errors))
                 continue
-            report = self.ledger.import_plan(read.plan, str(found.path), dry_run=dry_run)
+            try:
+                report = self.ledger.import_plan(read.plan, str(found.path), dry_run=dry_run)
+            except (LedgerError, ValueError) as refused:  # e.g. a job id that is another version's
+                outcomes.append(ImportOutcome(found.path, None, (str(refused),)))
+                continue
             outcomes.append(ImportOutcome(found.path, report, (), tuple(read.plan.problems)))
         if not dry_run:
             self._write_styles({o.report.style_id for o in outcomes if o.report and o.report.events}, before)

@@ -231,7 +231,7 @@ class Ledger(Application[UUID]):
         extra = dict(fields or {})
         blobs.check(parameters, "parameters")
         blobs.check(description, "description")
-        blobs.check(extra, "fields")
+        blobs.check_fields(extra, "fields")
         owned = sorted(OWNED_FIELDS.intersection(extra))
         if owned:
             raise OwnedFieldError(f"fields owned by the service cannot be set: {', '.join(owned)}")
@@ -683,8 +683,8 @@ class Ledger(Application[UUID]):
         owned = sorted(OWNED_FIELDS.intersection([*set_fields, *cleared]))
         if owned:
             raise OwnedFieldError(f"fields owned by the service cannot be changed: {', '.join(owned)}")
-        blobs.check(set_fields, "fields")
-        blobs.check(cleared, "cleared fields")
+        blobs.check_fields(set_fields, "fields")
+        blobs.check(dict.fromkeys(cleared), "cleared fields")  # the same key rules as for set ones
 
         def command() -> TrainingVersion:
             version = self._require(style_id, version_name)
