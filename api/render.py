@@ -10,7 +10,7 @@ from eventsourcing.domain import CanMutateAggregate
 from loraledger.adapters.redaction import escape_controls
 from loraledger.domain import blobs
 from loraledger.domain.times import format_time
-from loraledger.domain.training_version import HISTORY_BLOB_FIELDS
+from loraledger.domain.training_version import HISTORY_BLOB_FIELDS, too_deep_warning
 
 _NOT_DATA = {"originator_id", "originator_version", "timestamp", "decision", "originator_topic"}
 
@@ -29,6 +29,9 @@ def event_json(event: CanMutateAggregate[UUID]) -> dict[str, Any]:
     decision = getattr(event, "decision", None)
     if decision:
         answer["decision"] = decision
+    warning = too_deep_warning(event)
+    if warning is not None:
+        answer["warning"] = warning
     return answer
 
 
@@ -61,4 +64,6 @@ def history_text(history: dict[str, Any]) -> str:
                 )
             for note in decision.get("notes", []):
                 lines.append(f"      note: {note}")
+        if event.get("warning"):
+            lines.append(f"    warning: {event['warning']}")
     return "\n".join(escape_controls(line) for line in lines)

@@ -476,3 +476,19 @@ HISTORY_BLOB_FIELDS = {
     "taken_json": "taken",
     "set_json": "set",
 }
+
+
+def too_deep_warning(event: object) -> str | None:
+    """What to tell about an event whose stored values nest deeper than blobs.STORED_MAX_DEPTH
+    (only code from before the user-JSON check recorded such values); None for every other event."""
+    fields = [
+        label
+        for name, label in HISTORY_BLOB_FIELDS.items()
+        if isinstance(text := getattr(event, name, None), str) and blobs.too_deep(text)
+    ]
+    if not fields:
+        return None
+    return (
+        f"{', '.join(fields)} nested deeper than {blobs.STORED_MAX_DEPTH} levels (recorded before such "
+        "values were refused): the deeper levels are shown as their JSON text"
+    )
