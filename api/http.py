@@ -29,6 +29,7 @@ from loraledger.adapters.training_start import InvalidRunInput
 from loraledger.api.render import history_json
 from loraledger.api.service import Service
 from loraledger.api.settings import MissingSetting, Settings
+from loraledger.domain import blobs
 from loraledger.domain.blobs import InvalidJson
 from loraledger.domain.ledger import LedgerError, OwnedFieldError, UnknownVersion, VersionConflict
 from loraledger.domain.naming import NameRejected, parse_style_id, parse_version_name
@@ -196,17 +197,33 @@ def version_history(style_id: StyleId, name: VersionName, service: ServiceDep) -
     return history_json(style, version, service.ledger.history(style, version))
 
 
-@router.patch("/styles/{style_id}/versions/{name}", dependencies=Mutating)
-def annotate_version(
-    style_id: StyleId,
-    name: VersionName,
-    service: ServiceDep,
-    fields: Annotated[dict[str, Any], Body(description="fields to set; null clears a field")],
+# The body is read here, not by FastAPI, so that its size is limited while it arrives.
+ANNOTATION_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "additionalProperties": True,
+                    "description": "fields to set; null clears a field",
+                }
+            }
+        },
+    }
+}
+
+
+@router.patch("/styles/{style_id}/versions/{name}", dependencies=Mutating, openapi_extra=ANNOTATION_BODY)
+async def annotate_version(
+    style_id: StyleId, name: VersionName, request: Request, service: ServiceDep
 ) -> dict[str, Any]:
     style, version = style_of(style_id), version_of(name)
+    fields = _json_object(await _read_limited(request, blobs.MAX_BYTES))
     set_fields = {key: value for key, value in fields.items() if value is not None}
     cleared = [key for key, value in fields.items() if value is None]
-    return service.annotate(style, version, set_fields, cleared).document_entry()
+    annotated = await run_in_threadpool(service.annotate, style, version, set_fields, cleared)
+    return annotated.document_entry()
 
 
 @router.post("/projections/rebuild", dependencies=Mutating)
@@ -254,6 +271,17 @@ async def _read_limited(request: Request, limit: int) -> bytes:
             raise HTTPException(413, f"body larger than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    """A body that must be a JSON object; 422 with the reason otherwise."""
+    try:
+        value = blobs.parse(body)
+    except ValueError as error:  # not JSON, not UTF-8, or nested too deep to read
+        raise HTTPException(422, f"the body is not JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise HTTPException(422, "the body must be a JSON object of fields")
+    return value
 
 
 def _first_error(error: ValidationError) -> str:
