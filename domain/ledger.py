@@ -507,15 +507,17 @@ class Ledger(Application[UUID]):
             decided = match_lora_file(lora, model, candidates, offered, None)
             decisions.append(decided.decision.as_dict())
             if decided.outcome == "skip":
-                reason = decided.decision.candidates[-1].why
-                skipped.append({"key": lora.key, "reason": f"{model.version_name}: {reason}"})
+                skipped.append({"key": lora.key, "reason": f"{model.version_name}: {decided.reason}"})
                 continue
             version = self._apply_sync_decision(versions, style_id, lora, decided, now)
             counts[decided.outcome] += 1
             candidates.put(_facts(version))
+        # An empty file's ETag is not recorded: it is skipped (and reported) on every sync until
+        # the real file replaces it, and a style that only has empty files gets no index at all.
+        recorded = {lora.key: lora.etag for lora, _ in fresh if lora.size > 0}
         index.add_versions(list(versions))
-        index.record_files({lora.key: lora.etag for lora, _ in fresh})
-        written = self._save(index, *versions.values())
+        index.record_files(recorded)
+        written = self._save(index if versions or recorded else None, *versions.values())
         report.matched_pending += counts["complete"]
         report.matched_synced += counts["synced"]
         report.created += counts["create"]
