@@ -45,6 +45,7 @@ from loraledger.domain.naming import (
     LORA_EXTENSION,
     ModelName,
     NameRejected,
+    next_version_name,
     parse_lora_key,
     parse_model_name,
     parse_style_id,
@@ -66,6 +67,10 @@ class LedgerError(Exception):
 
 class VersionConflict(LedgerError):
     """Starting a version that is pending or completed (HTTP 409)."""
+
+
+class VersionNumbersExhausted(VersionConflict):
+    """No version name given, and the style already has the highest version number (HTTP 409)."""
 
 
 class UnknownVersion(LedgerError):
@@ -238,12 +243,14 @@ class Ledger(Application[UUID]):
 
         def command() -> TrainingRequest:
             index = self._style_index(style_id)
+            version: TrainingVersion | None
             if version_name is None:
-                numbers = [version_number(name) for name in index.version_names]
-                name = f"V{max(numbers, default=0) + 1}"
+                # Looked up once: a version that appears after this look-up makes the save
+                # conflict, and the command runs again (never a 409 for a name nobody gave).
+                name, version = self._next_free_name(style_id, index.version_names), None
             else:
                 name = parse_version_name(version_name)
-            version = self.find_version(style_id, name)
+                version = self.find_version(style_id, name)
             considered: tuple[Candidate, ...] = ()
             if version is None:
                 version = TrainingVersion.register(style_id, name)
@@ -271,6 +278,24 @@ class Ledger(Application[UUID]):
             return TrainingRequest(style_id, name, version.model_name, request_id)
 
         return self._retrying(command)
+
+    def _next_free_name(self, style_id: int, known: Iterable[str]) -> str:
+        """The next `V<n>` nobody has taken: a concurrent start may have taken the one the index
+        (read a moment earlier) gives; then the one after it is ours, and saving the index,
+        which that start changed too, conflicts and runs the command again on fresh state."""
+        taken = list(known)
+        while True:
+            name = next_version_name(taken)
+            if name is None:
+                highest = max(taken, key=version_number)
+                raise VersionNumbersExhausted(
+                    f"style {style_id} already has {highest}: {highest} is the highest version "
+                    "number, so there is no next one; give a version_name to retry a failed "
+                    "version or take a free one"
+                )
+            if self.find_version(style_id, name) is None:
+                return name
+            taken.append(name)
 
     def record_start(self, request: TrainingRequest, job_id: str) -> ReportResult:
         """RunPod accepted the request as `job_id`; apply any webhook that was waiting for it."""

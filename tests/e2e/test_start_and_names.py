@@ -131,3 +131,19 @@ def test_malformed_version_names_and_style_ids_are_422_and_unknown_styles_404(se
         assert "detail" in response.json()
     assert not any(server.output_dir.rglob("training_versions.json"))
     assert server.healthy()
+
+
+def test_a_start_without_a_name_after_v999999999_is_a_409_saying_the_numbers_are_used_up(
+    server: LedgerServer,
+) -> None:
+    server.started_job(1, "V999999999")
+    before = server.document_bytes(1)
+
+    response = server.start_training(1, None)
+
+    assert response.status_code == 409, response.text
+    detail = response.json()["detail"]
+    assert "V999999999 is the highest version number" in detail and "give a version_name" in detail
+    assert server.document_bytes(1) == before
+    assert len(server.stub.jobs) == 1  # RunPod was never asked
+    assert server.start_training(1, "V3").status_code == 201  # a free name can still be given

@@ -16,6 +16,7 @@ from loraledger.domain.ledger import (
     TrainingRequest,
     UnknownVersion,
     VersionConflict,
+    VersionNumbersExhausted,
 )
 from loraledger.domain.legacy import plan_document
 from loraledger.domain.naming import NameRejected
@@ -399,6 +400,21 @@ def test_default_version_name_is_the_next_v_n(ledger: Ledger) -> None:
     ledger.observe_lora_files([lora_file("style_1_vV9")], url_base=PLAIN)
     assert ledger.request_training(1, None, parameters={}).version_name == "V10"
     assert ledger.request_training(2, None, parameters={}).version_name == "V1"
+
+
+def test_the_default_name_after_the_highest_version_number_is_a_conflict_that_says_why(
+    ledger: Ledger,
+) -> None:
+    ledger.request_training(1, "V999999999", parameters={})
+    before = event_count(ledger)
+
+    with pytest.raises(VersionNumbersExhausted, match="V999999999 is the highest version number") as raised:
+        ledger.request_training(1, None, parameters={})
+
+    assert isinstance(raised.value, VersionConflict)  # HTTP 409: the request is fine, the style is full
+    assert "give a version_name" in str(raised.value)
+    assert event_count(ledger) == before
+    assert ledger.request_training(1, "V7", parameters={}).version_name == "V7"  # a free name still works
 
 
 @pytest.mark.parametrize("bad", ["V08", "8", "V0", "../V1"])
