@@ -11,7 +11,7 @@ from typing import Any
 
 from loraledger.adapters.runpod import RunPodClient, RunPodError, build_run_input
 from loraledger.domain import blobs
-from loraledger.domain.ledger import Ledger, TrainingRequest
+from loraledger.domain.ledger import JobIdTaken, Ledger, TrainingRequest
 
 
 class InvalidRunInput(ValueError):
@@ -38,7 +38,8 @@ def start_training(
     webhook_url: str,
 ) -> StartedTraining:
     """Raises InvalidRunInput and the ledger's errors (conflict, bad name) before anything is
-    recorded, and RunPodError after recording the attempt as failed."""
+    recorded, and RunPodError after recording the attempt as failed (RunPod refused, could not be
+    reached, or answered a job id that is not usable or already names another attempt)."""
     try:
         blobs.check(extra_input, "input")
         build_run_input(extra_input, model_name_field, "style_1_vV1", parameters)
@@ -53,5 +54,12 @@ def start_training(
     except RunPodError as error:
         ledger.record_start_failure(request, f"RunPod did not start the job: {error}")
         raise
-    ledger.record_start(request, job.id)
+    try:
+        ledger.record_start(request, job.id)
+    except JobIdTaken as taken:
+        # RunPod's answer cannot be this attempt's: its webhook would land on the other attempt.
+        # A bad answer from RunPod, like a refusal: the attempt fails with the reason, never pending.
+        reason = f"RunPod answered /run with job id {job.id}, which cannot be this attempt's: {taken}"
+        ledger.record_start_failure(request, reason)
+        raise RunPodError(reason) from None
     return StartedTraining(request, job.id)

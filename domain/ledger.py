@@ -73,6 +73,10 @@ class VersionNumbersExhausted(VersionConflict):
     """No version name given, and the style already has the highest version number (HTTP 409)."""
 
 
+class JobIdTaken(LedgerError):
+    """RunPod answered a start with a job id that already names another attempt."""
+
+
 class UnknownVersion(LedgerError):
     """A style or version with no history (HTTP 404)."""
 
@@ -303,7 +307,11 @@ class Ledger(Application[UUID]):
         def command() -> ReportResult:
             version = self._require(request.style_id, request.version_name)
             if job_id in version.job_ids:
-                return ReportResult("repeat", request.style_id, request.version_name, ())
+                if version.open_request != request.request_id:  # this start was recorded already
+                    return ReportResult("repeat", request.style_id, request.version_name, ())
+                raise JobIdTaken(
+                    f"job {job_id} is an earlier attempt of style {request.style_id} {request.version_name}"
+                )
             job = self._job_index(job_id)
             self._check_job_free(job, request.style_id, request.version_name)
             decision = Decision(
@@ -349,7 +357,7 @@ class Ledger(Application[UUID]):
 
     def _check_job_free(self, job: JobIndex, style_id: int, version_name: str) -> None:
         if job.is_assigned and (job.style_id, job.version_name) != (style_id, version_name):
-            raise LedgerError(f"job {job.job_id} already belongs to style {job.style_id} {job.version_name}")
+            raise JobIdTaken(f"job {job.job_id} already belongs to style {job.style_id} {job.version_name}")
 
     def _apply_parked(self, job: JobIndex, version: TrainingVersion) -> list[dict[str, Any]]:
         decisions = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tests.e2e.conftest import LedgerServer, free_port
@@ -59,6 +60,40 @@ def test_runpod_unreachable_makes_start_a_502_and_the_version_failed_not_pending
     response = server.start_training(1, "V9")
     assert response.status_code == 502, response.text
     _assert_failed_with_reason(server, "V9")
+
+
+def test_runpod_answering_a_job_id_another_version_has_makes_start_a_502_and_the_version_failed(
+    server: LedgerServer,
+) -> None:
+    job_of_v3 = server.started_job(1, "V3")
+    server.stub.answer_next_run_with(job_of_v3)
+
+    response = server.start_training(1, "V4")
+
+    assert response.status_code == 502, response.text
+    assert f"job id {job_of_v3}" in response.json()["detail"]
+    entry = _assert_failed_with_reason(server, "V4")
+    assert "already belongs to style 1 V3" in entry["error"]
+    assert entry["id"] != job_of_v3
+    assert server.entry(1, "V3")["id"] == job_of_v3 and server.entry(1, "V3")["status"] == "pending"
+    assert server.start_training(1, "V4").status_code == 201  # a failed version can be started again
+
+
+def test_runpod_answering_a_job_id_that_is_not_an_id_makes_start_a_502_and_reconcile_stays_clean(
+    server: LedgerServer,
+) -> None:
+    server.stub.answer_next_run_with("../../etc/passwd")
+
+    response = server.start_training(1, "V9")
+
+    assert response.status_code == 502, response.text
+    assert "unusable job id" in response.json()["detail"]
+    entry = _assert_failed_with_reason(server, "V9")
+    assert "passwd" not in json.dumps(server.history(1, "V9")[:-1])  # never stored as an id
+    assert "../" not in entry["id"]
+    reconcile = server.client.post("/reconcile", params={"older_than": "0s"})
+    assert reconcile.status_code == 200, reconcile.text
+    assert reconcile.json()["errors"] == []
 
 
 def test_starting_a_pending_or_completed_version_again_is_409(server: LedgerServer) -> None:

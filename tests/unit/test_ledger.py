@@ -10,6 +10,7 @@ import pytest
 
 from loraledger.domain.decisions import Rule
 from loraledger.domain.ledger import (
+    JobIdTaken,
     Ledger,
     LedgerConfig,
     OwnedFieldError,
@@ -455,6 +456,34 @@ def test_recording_the_same_start_twice_is_a_repeat(ledger: Ledger) -> None:
     request = start(ledger)
     assert ledger.record_start(request, JOB).result == "repeat"
     assert history_types(ledger, "V9").count("TrainingStarted") == 1
+
+
+def test_a_start_answered_with_another_versions_job_id_is_refused_and_changes_nothing(
+    ledger: Ledger,
+) -> None:
+    start(ledger, "V3", JOB)
+    request = ledger.request_training(1, "V4", parameters={})
+    before = event_count(ledger)
+
+    with pytest.raises(JobIdTaken, match=f"job {JOB} already belongs to style 1 V3"):
+        ledger.record_start(request, JOB)
+    with pytest.raises(JobIdTaken):
+        ledger.record_start(request, JOB_BASE + "-e7")  # the same job with another suffix
+
+    assert event_count(ledger) == before
+    assert only_entry(ledger, "V3")["id"] == JOB
+
+
+def test_a_retry_answered_with_the_job_id_of_an_earlier_attempt_is_refused(ledger: Ledger) -> None:
+    start(ledger, "V9", JOB)
+    ledger.apply_report(failed())
+    retry = ledger.request_training(1, "V9", parameters={})
+
+    with pytest.raises(JobIdTaken, match=f"job {JOB} is an earlier attempt of style 1 V9"):
+        ledger.record_start(retry, JOB)
+
+    ledger.record_start_failure(retry, "RunPod answered with an earlier attempt's job id")
+    assert only_entry(ledger, "V9")["status"] == "failed"
 
 
 # -- S3 sync --------------------------------------------------------------------------------------
