@@ -18,7 +18,7 @@ from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Path, Quer
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, StrictInt, ValidationError
 
 from loraledger.adapters.reconcile import parse_duration
 from loraledger.adapters.runpod import RunPodError
@@ -104,7 +104,8 @@ class StartTraining(BaseModel):
 
 
 class SyncRequest(BaseModel):
-    style_id: int | None = Field(default=None, ge=1, le=999_999_999)
+    # A JSON integer only: lax parsing would read "1_0" as 10, and "+1", " 1 ", true or 1.0 as 1.
+    style_id: StrictInt | None = Field(default=None, ge=1, le=999_999_999)
 
 
 # --------------------------------------------------------------------------- routes

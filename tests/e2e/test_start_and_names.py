@@ -182,3 +182,19 @@ def test_a_start_without_a_name_after_v999999999_is_a_409_saying_the_numbers_are
     assert server.document_bytes(1) == before
     assert len(server.stub.jobs) == 1  # RunPod was never asked
     assert server.start_training(1, "V3").status_code == 201  # a free name can still be given
+
+
+def test_the_sync_body_takes_a_style_id_only_as_a_plain_json_integer(server: LedgerServer) -> None:
+    server.bucket.put(server.s3_key("style_10_vV1"))
+    wrong = {}
+    for value in ("1_0", "+1", " 1 ", "1", "10", True, 1.0, 10.0, 0, -1, 1_000_000_000, [10], {"id": 10}):
+        response = server.client.post("/sync/s3", json={"style_id": value})
+        if response.status_code != 422:
+            wrong[repr(value)] = (response.status_code, response.text[:200])
+    assert wrong == {}
+    assert server.document_bytes(10) is None  # nothing was synced
+
+    assert server.sync(style_id=1)["created"] == 0
+    assert server.document_bytes(10) is None
+    assert server.sync(style_id=10)["created"] == 1
+    assert server.entry(10, "V1")["status"] == "completed"
