@@ -25,6 +25,7 @@ from loraledger.adapters.runpod import RunPodError
 from loraledger.adapters.runpod_payloads import JobPayload
 from loraledger.adapters.s3_listing import S3ListingError
 from loraledger.adapters.training_start import InvalidRunInput
+from loraledger.api.limits import BodyLimits
 from loraledger.api.render import history_json
 from loraledger.api.service import Service
 from loraledger.api.settings import MissingSetting, Settings
@@ -324,4 +325,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(health_router)
     install_error_handlers(app)
+    app.add_middleware(
+        BodyLimits,
+        max_bytes=settings.max_body_bytes,
+        read_timeout=settings.body_read_timeout,
+        route_limits={"/webhooks/runpod": settings.webhook_max_bytes},
+    )
     return app
