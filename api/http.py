@@ -214,11 +214,10 @@ def reconcile(
 
 @health_router.get("/healthz")
 def healthz(service: ServiceDep) -> JSONResponse:
-    if service.healthy():
+    problem = service.health()
+    if problem is None:
         return JSONResponse({"status": "ok"})
-    return JSONResponse(
-        {"status": "unavailable", "detail": "the event store does not answer"}, status_code=503
-    )
+    return JSONResponse({"status": "unavailable", "detail": problem}, status_code=503)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -161,6 +161,9 @@ class Ledger(Application[UUID]):
         super().__init__(env)
         self.config = config or LedgerConfig()
         self.clock = clock
+        # What the last save to the store raised (None once one succeeds): the service tells from
+        # it whether the store refuses writes (disk full, read-only) while it still answers reads.
+        self.last_write_error: Exception | None = None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -199,7 +202,14 @@ class Ledger(Application[UUID]):
         pending = [a for a in aggregates if a is not None]
         count = sum(len(a.pending_events) for a in pending)
         if count:
-            self.save(*pending)
+            try:
+                self.save(*pending)
+            except IntegrityError:
+                raise  # a concurrent writer got there first: says nothing about the store
+            except Exception as error:
+                self.last_write_error = error
+                raise
+            self.last_write_error = None
         return count
 
     def version_names(self, style_id: int) -> list[str]:
