@@ -142,7 +142,7 @@ def test_malformed_version_names_and_style_ids_are_422_and_unknown_styles_404(se
         response = server.start_training(1, name)
         if response.status_code != 422:
             wrong[f"start {name!r}"] = response.status_code
-    for style in ("01", "0", "-1", "abc", "1.0", "%2e%2e", "1%20"):
+    for style in ("01", "0", "-1", "abc", "1.0", "%2e%2e", "1%20", "1_0", "+1", "%201%20", "true"):
         for method, path in (
             ("POST", f"/styles/{style}/trainings"),
             ("GET", f"/styles/{style}/training_versions.json"),
