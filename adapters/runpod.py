@@ -227,6 +227,14 @@ class RunPodClient:
                 f"RunPod {what}: HTTP {response.status_code} answer has no job 'id' (keys: {sorted(data)})",
                 status_code=response.status_code,
             )
+        if _SEGMENT_RE.fullmatch(job_id) is None:
+            # The id is stored, matched against webhooks and put into `/status/{id}` URLs later:
+            # one that could change a path (`../`, `?`, `%`) is refused before anything keeps it.
+            raise RunPodError(
+                f"RunPod {what}: HTTP {response.status_code} answer has an unusable job id "
+                f"{job_id[:80]!r}: expected 1-128 of [A-Za-z0-9_-]",
+                status_code=response.status_code,
+            )
         status = data.get("status")
         return SubmittedJob(id=job_id, status=status if isinstance(status, str) else "UNKNOWN")
 

@@ -12,7 +12,7 @@ from typing import Any
 from loraledger.adapters.redaction import redact
 from loraledger.adapters.runpod import RunPodClient, RunPodError, build_run_input
 from loraledger.domain import blobs
-from loraledger.domain.ledger import Ledger, TrainingRequest
+from loraledger.domain.ledger import JobIdTaken, Ledger, TrainingRequest
 
 
 class InvalidRunInput(ValueError):
@@ -39,7 +39,8 @@ def start_training(
     webhook_url: str,
 ) -> StartedTraining:
     """Raises InvalidRunInput and the ledger's errors (conflict, bad name) before anything is
-    recorded, and RunPodError after recording the attempt as failed."""
+    recorded, and RunPodError after recording the attempt as failed (RunPod refused, could not be
+    reached, or answered a job id that is not usable or already names another attempt)."""
     try:
         blobs.check(extra_input, "input")
         build_run_input(extra_input, model_name_field, "style_1_vV1", parameters)
@@ -55,5 +56,12 @@ def start_training(
         # The reason is public (the file, the history): never a secret RunPod quoted back.
         ledger.record_start_failure(request, redact(f"RunPod did not start the job: {error}"))
         raise
-    ledger.record_start(request, job.id)
+    try:
+        ledger.record_start(request, job.id)
+    except JobIdTaken as taken:
+        # RunPod's answer cannot be this attempt's: its webhook would land on the other attempt.
+        # A bad answer from RunPod, like a refusal: the attempt fails with the reason, never pending.
+        reason = f"RunPod answered /run with job id {job.id}, which cannot be this attempt's: {taken}"
+        ledger.record_start_failure(request, reason)
+        raise RunPodError(reason) from None
     return StartedTraining(request, job.id)

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Path, Quer
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, StrictInt, ValidationError
 
 from loraledger.adapters.reconcile import parse_duration
 from loraledger.adapters.redaction import install_log_redaction, redact, register_secrets
@@ -26,6 +26,7 @@ from loraledger.adapters.runpod import RunPodError
 from loraledger.adapters.runpod_payloads import JobPayload
 from loraledger.adapters.s3_listing import S3ListingError
 from loraledger.adapters.training_start import InvalidRunInput
+from loraledger.api.limits import BodyLimits
 from loraledger.api.render import history_json
 from loraledger.api.service import Service
 from loraledger.api.settings import MissingSetting, Settings
@@ -123,7 +124,8 @@ class StartTraining(BaseModel):
 
 
 class SyncRequest(BaseModel):
-    style_id: int | None = Field(default=None, ge=1, le=999_999_999)
+    # A JSON integer only: lax parsing would read "1_0" as 10, and "+1", " 1 ", true or 1.0 as 1.
+    style_id: StrictInt | None = Field(default=None, ge=1, le=999_999_999)
 
 
 # --------------------------------------------------------------------------- routes
@@ -249,11 +251,10 @@ def reconcile(
 
 @health_router.get("/healthz")
 def healthz(service: ServiceDep) -> JSONResponse:
-    if service.healthy():
+    problem = service.health()
+    if problem is None:
         return JSONResponse({"status": "ok"})
-    return JSONResponse(
-        {"status": "unavailable", "detail": "the event store does not answer"}, status_code=503
-    )
+    return JSONResponse({"status": "unavailable", "detail": problem}, status_code=503)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -362,4 +363,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(health_router)
     install_error_handlers(app)
+    app.add_middleware(
+        BodyLimits,
+        max_bytes=settings.max_body_bytes,
+        read_timeout=settings.body_read_timeout,
+        route_limits={"/webhooks/runpod": settings.webhook_max_bytes},
+    )
     return app

@@ -25,7 +25,7 @@ from loraledger.adapters.runpod import RunPodClient
 from loraledger.adapters.runpod_payloads import JobPayload, report_from_payload
 from loraledger.adapters.s3_listing import make_s3_client
 from loraledger.adapters.s3_sync import sync_bucket
-from loraledger.adapters.store import prepare_store, store_answers, store_env
+from loraledger.adapters.store import prepare_store, store_answers, store_env, write_refusal
 from loraledger.adapters.training_start import StartedTraining, start_training
 from loraledger.api.settings import MissingSetting, Settings
 from loraledger.domain.ledger import (
@@ -310,6 +310,19 @@ class Service:
         up = store_answers(self.settings.database_url, self.ledger)
         self._store_checked = (time.monotonic(), up)
         return up
+
+    def health(self) -> str | None:
+        """None when healthy; else why not: the store does not answer, or it answers reads but
+        refused the last write (disk full, read-only) and no write has succeeded since."""
+        if not self.healthy():
+            return "the event store does not answer"
+        refused = write_refusal(self.ledger.last_write_error)
+        if refused is not None:
+            return (
+                f"the last write to the event store failed: {refused}; reads still work, "
+                "and the next write that succeeds clears this"
+            )
+        return None
 
     def store_is_up(self) -> bool:
         """The last probe's answer if it is under a second old, else a new probe: requests refuse

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None
     # Not in the contract's table: tuning knobs with safe defaults.
     webhook_max_bytes: int = 1_000_000
+    max_body_bytes: int = 1_000_000  # every other route's body
+    body_read_timeout: float = 30.0  # seconds for a whole body to arrive (408 after)
     reconcile_grace: str = "1h"
     runpod_timeout: float = 10.0
     runpod_attempts: int = 4

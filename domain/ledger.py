@@ -45,6 +45,7 @@ from loraledger.domain.naming import (
     LORA_EXTENSION,
     ModelName,
     NameRejected,
+    next_version_name,
     parse_lora_key,
     parse_model_name,
     parse_style_id,
@@ -66,6 +67,14 @@ class LedgerError(Exception):
 
 class VersionConflict(LedgerError):
     """Starting a version that is pending or completed (HTTP 409)."""
+
+
+class VersionNumbersExhausted(VersionConflict):
+    """No version name given, and the style already has the highest version number (HTTP 409)."""
+
+
+class JobIdTaken(LedgerError):
+    """RunPod answered a start with a job id that already names another attempt."""
 
 
 class UnknownVersion(LedgerError):
@@ -152,6 +161,9 @@ class Ledger(Application[UUID]):
         super().__init__(env)
         self.config = config or LedgerConfig()
         self.clock = clock
+        # What the last save to the store raised (None once one succeeds): the service tells from
+        # it whether the store refuses writes (disk full, read-only) while it still answers reads.
+        self.last_write_error: Exception | None = None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -190,7 +202,14 @@ class Ledger(Application[UUID]):
         pending = [a for a in aggregates if a is not None]
         count = sum(len(a.pending_events) for a in pending)
         if count:
-            self.save(*pending)
+            try:
+                self.save(*pending)
+            except IntegrityError:
+                raise  # a concurrent writer got there first: says nothing about the store
+            except Exception as error:
+                self.last_write_error = error
+                raise
+            self.last_write_error = None
         return count
 
     def version_names(self, style_id: int) -> list[str]:
@@ -238,12 +257,14 @@ class Ledger(Application[UUID]):
 
         def command() -> TrainingRequest:
             index = self._style_index(style_id)
+            version: TrainingVersion | None
             if version_name is None:
-                numbers = [version_number(name) for name in index.version_names]
-                name = f"V{max(numbers, default=0) + 1}"
+                # Looked up once: a version that appears after this look-up makes the save
+                # conflict, and the command runs again (never a 409 for a name nobody gave).
+                name, version = self._next_free_name(style_id, index.version_names), None
             else:
                 name = parse_version_name(version_name)
-            version = self.find_version(style_id, name)
+                version = self.find_version(style_id, name)
             considered: tuple[Candidate, ...] = ()
             if version is None:
                 version = TrainingVersion.register(style_id, name)
@@ -272,13 +293,35 @@ class Ledger(Application[UUID]):
 
         return self._retrying(command)
 
+    def _next_free_name(self, style_id: int, known: Iterable[str]) -> str:
+        """The next `V<n>` nobody has taken: a concurrent start may have taken the one the index
+        (read a moment earlier) gives; then the one after it is ours, and saving the index,
+        which that start changed too, conflicts and runs the command again on fresh state."""
+        taken = list(known)
+        while True:
+            name = next_version_name(taken)
+            if name is None:
+                highest = max(taken, key=version_number)
+                raise VersionNumbersExhausted(
+                    f"style {style_id} already has {highest}: {highest} is the highest version "
+                    "number, so there is no next one; give a version_name to retry a failed "
+                    "version or take a free one"
+                )
+            if self.find_version(style_id, name) is None:
+                return name
+            taken.append(name)
+
     def record_start(self, request: TrainingRequest, job_id: str) -> ReportResult:
         """RunPod accepted the request as `job_id`; apply any webhook that was waiting for it."""
 
         def command() -> ReportResult:
             version = self._require(request.style_id, request.version_name)
             if job_id in version.job_ids:
-                return ReportResult("repeat", request.style_id, request.version_name, ())
+                if version.open_request != request.request_id:  # this start was recorded already
+                    return ReportResult("repeat", request.style_id, request.version_name, ())
+                raise JobIdTaken(
+                    f"job {job_id} is an earlier attempt of style {request.style_id} {request.version_name}"
+                )
             job = self._job_index(job_id)
             self._check_job_free(job, request.style_id, request.version_name)
             decision = Decision(
@@ -324,7 +367,7 @@ class Ledger(Application[UUID]):
 
     def _check_job_free(self, job: JobIndex, style_id: int, version_name: str) -> None:
         if job.is_assigned and (job.style_id, job.version_name) != (style_id, version_name):
-            raise LedgerError(f"job {job.job_id} already belongs to style {job.style_id} {job.version_name}")
+            raise JobIdTaken(f"job {job.job_id} already belongs to style {job.style_id} {job.version_name}")
 
     def _apply_parked(self, job: JobIndex, version: TrainingVersion) -> list[dict[str, Any]]:
         decisions = []
@@ -507,15 +550,17 @@ class Ledger(Application[UUID]):
             decided = match_lora_file(lora, model, candidates, offered, None)
             decisions.append(decided.decision.as_dict())
             if decided.outcome == "skip":
-                reason = decided.decision.candidates[-1].why
-                skipped.append({"key": lora.key, "reason": f"{model.version_name}: {reason}"})
+                skipped.append({"key": lora.key, "reason": f"{model.version_name}: {decided.reason}"})
                 continue
             version = self._apply_sync_decision(versions, style_id, lora, decided, now)
             counts[decided.outcome] += 1
             candidates.put(_facts(version))
+        # An empty file's ETag is not recorded: it is skipped (and reported) on every sync until
+        # the real file replaces it, and a style that only has empty files gets no index at all.
+        recorded = {lora.key: lora.etag for lora, _ in fresh if lora.size > 0}
         index.add_versions(list(versions))
-        index.record_files({lora.key: lora.etag for lora, _ in fresh})
-        written = self._save(index, *versions.values())
+        index.record_files(recorded)
+        written = self._save(index if versions or recorded else None, *versions.values())
         report.matched_pending += counts["complete"]
         report.matched_synced += counts["synced"]
         report.created += counts["create"]

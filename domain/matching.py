@@ -58,12 +58,16 @@ SyncOutcome = Literal["complete", "synced", "create", "unchanged", "skip"]
 
 @dataclass(frozen=True, slots=True)
 class SyncDecision:
-    """What to do with one LoRA file: which version, whether it completes it, which URL to set."""
+    """What to do with one LoRA file: which version, whether it completes it, which URL to set.
+
+    `reason` says why a skipped file is skipped (for the sync report).
+    """
 
     outcome: SyncOutcome
     version_name: str | None
     lora_url: str | None
     decision: Decision
+    reason: str | None = None
 
 
 class StyleCandidates:
@@ -129,6 +133,7 @@ def match_lora_file(
         url: str | None,
         considered: list[Candidate],
         extra: tuple[str, ...] = (),
+        reason: str | None = None,
     ) -> SyncDecision:
         decision = Decision(
             source="s3-sync",
@@ -138,14 +143,21 @@ def match_lora_file(
             candidates=tuple(considered),
             notes=notes + extra,
         )
-        return SyncDecision(outcome, version_name, url, decision)
+        return SyncDecision(outcome, version_name, url, decision, reason)
+
+    same_name = candidates.by_name.get(model.version_name)
+    if lora.size == 0:
+        # A LoRA of 0 bytes is not a LoRA: an upload that has not finished, or a placeholder.
+        # It completes nothing and creates nothing; the real file, when it lands, has another ETag.
+        why = "the file is empty (0 bytes): not a LoRA"
+        weighed = [] if same_name is None else [_candidate(same_name, False, why)]
+        return decided("skip", Rule.EMPTY_FILE, model.version_name, None, weighed, reason=why)
 
     if known_etag == lora.etag:
         return decided("unchanged", Rule.UNCHANGED_ETAG, model.version_name, None, [])
 
     file_name = key_basename(lora.key)
     considered: list[Candidate] = []
-    same_name = candidates.by_name.get(model.version_name)
     if same_name is not None and (same_name.status in ("pending", "failed") or not same_name.lora_url):
         why = f"named {model.version_name}, status {same_name.status}" + (
             "" if same_name.lora_url else ", no loraUrl"
@@ -177,12 +189,9 @@ def match_lora_file(
         return decided("synced", rule, chosen.name, upgrade, considered, extra)
 
     if same_name is not None:
-        considered[-1] = _candidate(
-            same_name,
-            False,
-            f"already completed from another file ({same_name.lora_url}); one version has one LoRA",
-        )
-        return decided("skip", Rule.OTHER_FILE_OF_VERSION, same_name.name, None, considered)
+        why = f"already completed from another file ({same_name.lora_url}); one version has one LoRA"
+        considered[-1] = _candidate(same_name, False, why)
+        return decided("skip", Rule.OTHER_FILE_OF_VERSION, same_name.name, None, considered, reason=why)
     return decided("create", Rule.CREATED, model.version_name, offered_url, considered)
 
 

@@ -461,6 +461,20 @@ def test_run_answer_without_id_is_a_clear_runpod_error() -> None:
     assert "no job 'id'" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "job_id",
+    ["../../etc/passwd", "a/b", "abc?x=1", "abc#f", "abc%2F", "job id", "x" * 129, "\u0661\u0662", "abc\n"],
+)
+def test_run_answer_with_a_job_id_that_is_not_a_safe_segment_is_a_clear_runpod_error(job_id: str) -> None:
+    client = _client_answering(httpx.Response(200, json={"id": job_id, "status": "IN_QUEUE"}))
+    with client, pytest.raises(RunPodError) as caught:
+        client.run({}, None)
+
+    assert "unusable job id" in str(caught.value)
+    assert caught.value.retryable is False
+    assert len(str(caught.value)) < 300
+
+
 # -- the stub's webhooks ---------------------------------------------------------------------------
 
 

@@ -109,6 +109,7 @@ class RunPodStub:
         self._faults: deque[tuple[int, str | None]] = deque()
         self._delays: deque[float] = deque()
         self._echoes: deque[tuple[int, Callable[[str], str] | None]] = deque()
+        self._forced_ids: deque[str] = deque()
         self._stopping = threading.Event()
         self._connections: set[socket.socket] = set()
         self._server: ThreadingHTTPServer | None = None
@@ -174,6 +175,12 @@ class RunPodStub:
         whole answer text. 429 and 503 answers carry `Retry-After: 0`."""
         with self._lock:
             self._echoes.extend([(status_code, render)] * n)
+
+    def answer_next_run_with(self, *job_ids: str) -> None:
+        """The next `/run` requests answer these job ids instead of fresh ones (a RunPod that
+        repeats an id, or answers one that is not an id); a repeated id keeps its first job."""
+        with self._lock:
+            self._forced_ids.extend(job_ids)
 
     def delay_next(self, n: int, seconds: float) -> None:
         """The next `n` requests sleep `seconds` before being answered."""
@@ -488,8 +495,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(400, {"error": "'webhook' must be a string"})
             return
         policy = body.get("policy") if isinstance(body.get("policy"), dict) else None
+        with stub._lock:
+            forced = stub._forced_ids.popleft() if stub._forced_ids else None
         job = StubJob(
-            id=f"{uuid.uuid4()}-e1",
+            id=forced if forced is not None else f"{uuid.uuid4()}-e1",
             endpoint_id=stub.endpoint_id,
             input=body["input"],
             webhook=webhook,
@@ -497,7 +506,7 @@ class _Handler(BaseHTTPRequestHandler):
             request_body=copy.deepcopy(body),
         )
         with stub._lock:
-            stub.jobs[job.id] = job
+            stub.jobs.setdefault(job.id, job)
         self._send_json(200, {"id": job.id, "status": job.status})
 
     def _status(self, job_id: str) -> None:

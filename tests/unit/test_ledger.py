@@ -10,12 +10,14 @@ import pytest
 
 from loraledger.domain.decisions import Rule
 from loraledger.domain.ledger import (
+    JobIdTaken,
     Ledger,
     LedgerConfig,
     OwnedFieldError,
     TrainingRequest,
     UnknownVersion,
     VersionConflict,
+    VersionNumbersExhausted,
 )
 from loraledger.domain.legacy import plan_document
 from loraledger.domain.naming import NameRejected
@@ -92,8 +94,10 @@ def event_count(ledger: Ledger) -> int:
     return sum(1 for _ in ledger.recorder.select_notifications(1, 100_000))
 
 
-def lora_file(name: str = "style_1_vV9", etag: str = '"etag-1"', *, modified: datetime = T0) -> LoraObject:
-    return LoraObject(key=f"{PREFIX}{name}.safetensors", etag=etag, size=153_288_040, last_modified=modified)
+def lora_file(
+    name: str = "style_1_vV9", etag: str = '"etag-1"', *, modified: datetime = T0, size: int = 153_288_040
+) -> LoraObject:
+    return LoraObject(key=f"{PREFIX}{name}.safetensors", etag=etag, size=size, last_modified=modified)
 
 
 def completed(job_id: str = JOB, *, model: str | None = "style_1_vV9", url: str | None = None) -> JobReport:
@@ -399,6 +403,21 @@ def test_default_version_name_is_the_next_v_n(ledger: Ledger) -> None:
     assert ledger.request_training(2, None, parameters={}).version_name == "V1"
 
 
+def test_the_default_name_after_the_highest_version_number_is_a_conflict_that_says_why(
+    ledger: Ledger,
+) -> None:
+    ledger.request_training(1, "V999999999", parameters={})
+    before = event_count(ledger)
+
+    with pytest.raises(VersionNumbersExhausted, match="V999999999 is the highest version number") as raised:
+        ledger.request_training(1, None, parameters={})
+
+    assert isinstance(raised.value, VersionConflict)  # HTTP 409: the request is fine, the style is full
+    assert "give a version_name" in str(raised.value)
+    assert event_count(ledger) == before
+    assert ledger.request_training(1, "V7", parameters={}).version_name == "V7"  # a free name still works
+
+
 @pytest.mark.parametrize("bad", ["V08", "8", "V0", "../V1"])
 def test_requesting_a_malformed_version_name_is_rejected(ledger: Ledger, bad: str) -> None:
     with pytest.raises(NameRejected):
@@ -437,6 +456,34 @@ def test_recording_the_same_start_twice_is_a_repeat(ledger: Ledger) -> None:
     request = start(ledger)
     assert ledger.record_start(request, JOB).result == "repeat"
     assert history_types(ledger, "V9").count("TrainingStarted") == 1
+
+
+def test_a_start_answered_with_another_versions_job_id_is_refused_and_changes_nothing(
+    ledger: Ledger,
+) -> None:
+    start(ledger, "V3", JOB)
+    request = ledger.request_training(1, "V4", parameters={})
+    before = event_count(ledger)
+
+    with pytest.raises(JobIdTaken, match=f"job {JOB} already belongs to style 1 V3"):
+        ledger.record_start(request, JOB)
+    with pytest.raises(JobIdTaken):
+        ledger.record_start(request, JOB_BASE + "-e7")  # the same job with another suffix
+
+    assert event_count(ledger) == before
+    assert only_entry(ledger, "V3")["id"] == JOB
+
+
+def test_a_retry_answered_with_the_job_id_of_an_earlier_attempt_is_refused(ledger: Ledger) -> None:
+    start(ledger, "V9", JOB)
+    ledger.apply_report(failed())
+    retry = ledger.request_training(1, "V9", parameters={})
+
+    with pytest.raises(JobIdTaken, match=f"job {JOB} is an earlier attempt of style 1 V9"):
+        ledger.record_start(retry, JOB)
+
+    ledger.record_start_failure(retry, "RunPod answered with an earlier attempt's job id")
+    assert only_entry(ledger, "V9")["status"] == "failed"
 
 
 # -- S3 sync --------------------------------------------------------------------------------------
@@ -507,6 +554,46 @@ def test_sync_reports_skipped_keys_with_their_reason_and_only_style(ledger: Ledg
     assert all(s["reason"] for s in report.skipped)
     assert ledger.version_names(1) == []
     assert ledger.version_names(2) == ["V1"]
+
+
+EMPTY_ETAG = '"d41d8cd98f00b204e9800998ecf8427e"'  # S3's ETag of 0 bytes
+
+
+def test_an_empty_file_neither_completes_a_pending_version_nor_creates_one(ledger: Ledger) -> None:
+    start(ledger, "V5")
+    before = event_count(ledger)
+    files = [lora_file("style_1_vV5", EMPTY_ETAG, size=0), lora_file("style_1_vV6", EMPTY_ETAG, size=0)]
+
+    report = ledger.observe_lora_files(files, url_base=PLAIN)
+
+    assert (report.scanned, report.matched_pending, report.created, report.events) == (2, 0, 0, 0)
+    assert [s["key"] for s in report.skipped] == [f.key for f in files]
+    assert all("0 bytes" in s["reason"] for s in report.skipped)
+    assert [d["rule"] for d in report.decisions] == [Rule.EMPTY_FILE, Rule.EMPTY_FILE]
+    assert event_count(ledger) == before
+    assert ledger.version_names(1) == ["V5"]
+    assert only_entry(ledger, "V5")["status"] == "pending"
+
+
+def test_an_empty_file_is_reported_again_on_every_sync_until_the_real_file_lands(ledger: Ledger) -> None:
+    start(ledger, "V5")
+    empty = lora_file("style_1_vV5", EMPTY_ETAG, size=0)
+    ledger.observe_lora_files([empty], url_base=PLAIN)
+
+    again = ledger.observe_lora_files([empty], url_base=PLAIN)
+    assert (again.unchanged, len(again.skipped), again.events) == (0, 1, 0)
+
+    landed = ledger.observe_lora_files([lora_file("style_1_vV5", '"real"')], url_base=PLAIN)
+    assert landed.matched_pending == 1
+    assert only_entry(ledger, "V5")["status"] == "completed"
+
+
+def test_a_style_whose_only_file_is_empty_records_nothing(ledger: Ledger) -> None:
+    report = ledger.observe_lora_files([lora_file("style_3_vV1", EMPTY_ETAG, size=0)], url_base=PLAIN)
+
+    assert (report.created, report.events, len(report.skipped)) == (0, 0, 1)
+    assert report.styles == set()
+    assert event_count(ledger) == 0
 
 
 def test_sync_never_creates_a_second_entry_for_a_requested_version(ledger: Ledger) -> None:
