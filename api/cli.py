@@ -26,7 +26,7 @@ from loraledger.adapters.runpod import RunPodError
 from loraledger.adapters.s3_listing import S3ListingError
 from loraledger.adapters.store import StoreConfigError, store_env, store_exists
 from loraledger.api.render import history_json, history_text
-from loraledger.api.service import Service
+from loraledger.api.service import ReplayTargetRefused, Service, check_replay_target
 from loraledger.api.settings import MissingSetting, Settings
 from loraledger.domain.ledger import LedgerError
 from loraledger.domain.legacy import LegacyDocumentError
@@ -204,7 +204,13 @@ def replay(
     until: Annotated[datetime, typer.Option("--until", parser=_time, help="ISO-8601 time; no zone = UTC")],
     out_dir: Annotated[Path, typer.Option("--out", help="folder to write the files into")],
 ) -> None:
-    """Write the JSON files as they were at a time."""
+    """Write the JSON files as they were at a time (into a folder other than the live one)."""
+    with explained():
+        live = Path(Settings().output_dir)
+    try:
+        check_replay_target(live, out_dir)
+    except ReplayTargetRefused as refused:  # bad usage: refused before the store is opened
+        fail(str(refused), 2)
     with service() as svc:
         styles = svc.replay(until, out_dir)
     say(f"wrote {len(styles)} styles as of {until.isoformat()} into {out_dir}")

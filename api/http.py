@@ -234,6 +234,7 @@ def rebuild_projections(service: ServiceDep) -> dict[str, Any]:
     return {
         "styles": result.styles_written,
         "failed": result.failed,
+        "errors": {str(style_id): reason for style_id, reason in result.errors.items()},
         "backups": [str(path) for path in service.take_backups()],
     }
 

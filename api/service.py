@@ -52,8 +52,23 @@ class FileSink:
     def __init__(self, writer: ProjectionFileWriter) -> None:
         self.writer = writer
 
-    def write(self, style_id: int, text: str, position: str) -> Path | None:
+    def write(self, style_id: int, text: str, position: str | None) -> Path | None:
         return self.writer.write(style_id, text, position).backup
+
+
+class ReplayTargetRefused(ValueError):
+    """`replay --out` names the live output folder (or one inside it, or one holding it)."""
+
+
+def check_replay_target(live_dir: Path, out_dir: Path) -> None:
+    """Refuse to replay into the live output folder: its files would be replaced by old states."""
+    live, out = live_dir.resolve(), out_dir.resolve()
+    if out == live or out.is_relative_to(live) or live.is_relative_to(out):
+        where = "is" if out == live else "is inside" if out.is_relative_to(live) else "holds"
+        raise ReplayTargetRefused(
+            f"--out {out_dir} {where} the live output folder {live} (LORALEDGER_OUTPUT_DIR);"
+            " replay writes old states, so give it a folder of its own"
+        )
 
 
 @dataclass(slots=True)
@@ -77,7 +92,9 @@ class Service:
             prepare_store(settings.database_url)
         env = store_env(settings.database_url, create=create_store)
         self.ledger = Ledger(env, config=config) if clock is None else Ledger(env, config=config, clock=clock)
-        self.writer = ProjectionFileWriter(Path(settings.output_dir), settings.output_layout)
+        self.writer = ProjectionFileWriter(
+            Path(settings.output_dir), settings.output_layout, log_head=self._head
+        )
         self.runner = ProjectionRunner(self.ledger, FileSink(self.writer))
         self._backups: list[Path] = []
         self._backups_lock = threading.Lock()
@@ -119,9 +136,19 @@ class Service:
         """Bring the files up to date; a file someone else had changed is kept and reported."""
         result = self.runner.catch_up()
         self._report_backups(result.backups)
-        if not result.failed:
-            self.writer.write_mark(f"{log_identity(self.ledger)}:{result.position}")
+        self._mark_files(f"{log_identity(self.ledger)}:{result.position}" if result.complete else None)
         return result
+
+    def _mark_files(self, position: str | None) -> None:
+        """Record that every file is current through `position`, or (None) that some file is not,
+        so that the next one-shot command catches up on every style instead of only its own."""
+        try:
+            if position is None:
+                self.writer.clear_mark()
+            else:
+                self.writer.write_mark(position)
+        except OSError as error:  # the output folder itself is not writable: the styles said so
+            log.warning("the output folder's mark %s cannot be updated: %s", self.writer.mark_path, error)
 
     def _head(self) -> str:
         """Where the log ends now (the form the files' marks use)."""
@@ -186,15 +213,14 @@ class Service:
                 result = self.writer.write(
                     style_id, render_document(self.ledger.style_versions(style_id)), position
                 )
-            except (OSError, ValueError) as error:  # e.g. a style folder that leads outside
+            except (OSError, ValueError) as error:  # a read-only folder, a full disk, a link
                 log.error("style %s: its file cannot be written: %s", style_id, error)
                 failed = True
                 continue
             if result.backup is not None:
                 backups.append(result.backup)
         self._report_backups(backups)
-        if not failed:
-            self.writer.write_mark(position)
+        self._mark_files(None if failed else position)
 
     def take_backups(self) -> list[Path]:
         """Backups kept since the last call (for the command's answer)."""
@@ -285,6 +311,7 @@ class Service:
         return self.catch_up()
 
     def replay(self, until: datetime, out_dir: Path) -> list[int]:
+        check_replay_target(Path(self.settings.output_dir), out_dir)
         writer = ProjectionFileWriter(out_dir, self.settings.output_layout)
         return replay(self.ledger, until, FileSink(writer))
 
@@ -333,4 +360,4 @@ class Service:
         return self.healthy()
 
 
-__all__ = ["MissingSetting", "Service"]
+__all__ = ["MissingSetting", "ReplayTargetRefused", "Service", "check_replay_target"]
