@@ -24,7 +24,7 @@ from loraledger.domain.ledger import Ledger
 from loraledger.projections.training_versions import StyleDocuments, is_training_version_topic
 
 READ_BATCH = 2_000
-log = logging.getLogger("loraledger")
+log = logging.getLogger(__name__)
 
 
 class DocumentSink(Protocol):
