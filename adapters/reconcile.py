@@ -2,7 +2,8 @@
 
 A webhook can be lost (the service was down, RunPod gave up after its retries). `/status` tells
 the job's end; a job RunPod no longer knows (404 after its TTL), or a request that never got a
-job id, is marked failed with that reason once it is older than the grace period.
+job id, is marked failed with that reason once it is older than `LORALEDGER_RECONCILE_AFTER`
+(the grace period).
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ from loraledger.domain.blobs import InvalidJson
 from loraledger.domain.ledger import LedgerError, OwnedFieldError, UnknownVersion, VersionConflict
 from loraledger.domain.naming import NameRejected, parse_style_id, parse_version_name
 
-log = logging.getLogger("loraledger")
+log = logging.getLogger(__name__)
 
 STYLE_ID_PATTERN = r"^[1-9][0-9]{0,8}$"
 

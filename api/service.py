@@ -19,7 +19,7 @@ from typing import Any
 
 from loraledger.adapters.files import ProjectionFileWriter
 from loraledger.adapters.legacy_files import find_legacy_files, read_legacy_file
-from loraledger.adapters.reconcile import ReconcileReport, parse_duration, reconcile_pending
+from loraledger.adapters.reconcile import ReconcileReport, reconcile_pending
 from loraledger.adapters.redaction import register_secrets
 from loraledger.adapters.runpod import RunPodClient
 from loraledger.adapters.runpod_payloads import JobPayload, report_from_payload
@@ -40,7 +40,7 @@ from loraledger.domain.training_version import TrainingVersion
 from loraledger.projections.runner import CatchUp, ProjectionRunner, log_identity, replay
 from loraledger.projections.training_versions import render_document
 
-log = logging.getLogger("loraledger")
+log = logging.getLogger(__name__)
 WRITER_INTERVAL_SECONDS = 1.0
 WRITER_COALESCE_SECONDS = 0.1
 STORE_CHECK_SECONDS = 1.0
@@ -156,7 +156,12 @@ class Service:
 
     def _report_backups(self, backups: list[Path]) -> None:
         for backup in backups:
-            log.warning("%s had been changed by someone else; kept a copy at %s", backup.parent, backup)
+            log.warning(
+                "%s had been changed by someone else; kept a copy at %s",
+                backup.parent,
+                backup,
+                extra={"backup": str(backup)},
+            )
         with self._backups_lock:
             self._backups.extend(backups)
 
@@ -316,7 +321,7 @@ class Service:
         return replay(self.ledger, until, FileSink(writer))
 
     def reconcile(self, older_than: timedelta) -> ReconcileReport:
-        grace = parse_duration(self.settings.reconcile_grace)
+        self.settings.require_runpod("to ask RunPod about pending trainings (reconcile)")
         runpod = self.runpod
         self.catch_up()
         versions = [
@@ -327,7 +332,11 @@ class Service:
         ]
         fresh = [self.ledger.find_version(v.style_id, v.version_name) for v in versions]
         report = reconcile_pending(
-            self.ledger, runpod, [v for v in fresh if v is not None], older_than=older_than, grace=grace
+            self.ledger,
+            runpod,
+            [v for v in fresh if v is not None],
+            older_than=older_than,
+            grace=self.settings.effective_reconcile_after,
         )
         self.catch_up()
         return report

@@ -28,7 +28,7 @@ from loraledger.projections.training_versions import StyleDocuments, is_training
 READ_BATCH = 2_000
 RETRY_FIRST_SECONDS = 1.0
 RETRY_MAX_SECONDS = 8.0
-log = logging.getLogger("loraledger")
+log = logging.getLogger(__name__)
 
 
 class DocumentSink(Protocol):
