@@ -1,4 +1,4 @@
-"""`loraledger` on the command line (CONTRACT §6): parse, call the service, render.
+"""`loraledger` on the command line (CONTRACT §6): parse, call one facade method, render.
 
 Exit status: 0 on success, 1 on a failure explained in one line, 2 on bad usage (a setting
 whose value cannot be used included). Logs go to stderr; stdout is the command's output only.
@@ -19,20 +19,19 @@ from eventsourcing.persistence import PersistenceError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from loraledger.adapters.files import ProjectionFileWriter
-from loraledger.adapters.legacy_files import find_legacy_files, read_legacy_file
-from loraledger.adapters.reconcile import parse_duration
 from loraledger.adapters.redaction import escape_controls, install_log_redaction, json_for_terminal, redact
 from loraledger.adapters.runpod import RunPodError
 from loraledger.adapters.s3_listing import S3ListingError
-from loraledger.adapters.store import StoreConfigError, prepare_store, store_exists
+from loraledger.adapters.store import StoreConfigError
+from loraledger.api.bootstrap import check_serve_settings, dry_run_overrides, open_service
+from loraledger.api.facade import ReplayTargetRefused, Service, check_legacy_files, check_replay_target
 from loraledger.api.logging_setup import configure_logging, logging_config
-from loraledger.api.render import history_json, history_text
-from loraledger.api.service import ReplayTargetRefused, Service, check_replay_target
+from loraledger.api.render import history_text
 from loraledger.api.settings import MissingSetting, Settings, SettingsError, load_settings
 from loraledger.domain.ledger import LedgerError
 from loraledger.domain.legacy import LegacyDocumentError
 from loraledger.domain.naming import NameRejected, parse_style_id, parse_version_name
+from loraledger.domain.parse_duration import parse_duration
 from loraledger.domain.times import parse_time
 
 app = typer.Typer(
@@ -98,7 +97,7 @@ def settings_for_command(**overrides: Any) -> Settings:
 def service(create_store: bool = True, **overrides: Any) -> Iterator[Service]:
     with explained():
         settings = settings_for_command(**overrides)
-        svc = Service(settings, create_store=create_store)
+        svc = open_service(settings, create_store=create_store)
         try:
             yield svc
         finally:
@@ -152,10 +151,7 @@ def serve(
 
     with explained():
         settings = settings_for_command()
-        ProjectionFileWriter(Path(settings.output_dir), settings.output_layout)  # a bad layout stops here
-        if workers > 1 and settings.database_url.startswith("sqlite"):
-            fail("several workers need LORALEDGER_DATABASE_URL=postgresql://…; SQLite is one process")
-        prepare_store(settings.database_url)  # a bad URL, or a database that refuses us, stops here
+        check_serve_settings(settings, workers)  # a bad layout, URL or worker count stops here
     uvicorn.run(
         "loraledger.api.http:create_app",
         factory=True,
@@ -205,7 +201,7 @@ def history(
 ) -> None:
     """A version's events and match decisions, oldest first."""
     with service() as svc:
-        answer = history_json(style, version, svc.ledger.history(style, version))
+        answer = svc.history(style, version)
     if as_json:  # the data as it is: not through rich, which rewrites `:smile:` and `[bold]`;
         # JSON escapes whatever a terminal would act on, so nothing is redacted here.
         sys.stdout.write(json_for_terminal(json.dumps(answer, indent=2, ensure_ascii=False)) + "\n")
@@ -220,7 +216,7 @@ def replay(
 ) -> None:
     """Write the JSON files as they were at a time (into a folder other than the live one)."""
     with explained():
-        live = Path(Settings().output_dir)
+        live = Path(settings_for_command().output_dir)
     try:
         check_replay_target(live, out_dir)
     except ReplayTargetRefused as refused:  # bad usage: refused before the store is opened
@@ -239,7 +235,10 @@ def import_(
     ] = False,
 ) -> None:
     """Import legacy training_versions.json files, merging duplicate entries of one version."""
-    overrides: dict[str, Any] = _dry_run_store() if dry_run else {}
+    overrides: dict[str, Any] = {}
+    if dry_run:
+        with explained():
+            overrides = dry_run_overrides(settings_for_command())
     with service(create_store=not dry_run, **overrides) as svc:
         outcomes = svc.import_path(path, style, dry_run=dry_run)
     refused = 0
@@ -268,15 +267,6 @@ def import_(
         )
 
 
-def _dry_run_store() -> dict[str, Any]:
-    """A dry run reads the existing store when there is one, and never creates one."""
-    with explained():
-        url = settings_for_command().database_url
-        if store_exists(url):
-            return {}
-    return {"database_url": "memory://"}
-
-
 @app.command()
 def doctor(
     path: Annotated[Path, typer.Argument(help="a training_versions.json file or a folder tree")],
@@ -286,16 +276,14 @@ def doctor(
     problems = 0
     settings_for_command()  # doctor reads no setting, but a bad one is refused by every command
     with explained():
-        files = list(find_legacy_files(path, style))
-    if not files:
+        checks = check_legacy_files(path, style)
+    if not checks:
         fail(f"no training_versions.json found under {path}")
-    for found in files:
-        read = read_legacy_file(found)
-        found_problems = list(read.errors) + (read.plan.problems if read.plan else [])
-        problems += len(found_problems)
-        state = "ok" if not found_problems else f"{len(found_problems)} problems"
-        say(f"{found.path}: {state}")
-        for problem in found_problems:
+    for check in checks:
+        problems += len(check.problems)
+        state = "ok" if not check.problems else f"{len(check.problems)} problems"
+        say(f"{check.path}: {state}")
+        for problem in check.problems:
             say(f"  {problem}")
     if problems:
         raise typer.Exit(1)

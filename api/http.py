@@ -1,7 +1,11 @@
-"""The HTTP API (CONTRACT §4): each route parses, calls one service method, renders.
+"""The HTTP API (CONTRACT §4): each route parses, calls one facade method, renders.
 
 Errors are JSON `{"detail": ...}`; bad input is 4xx, never 500. Mutating routes need the bearer
 token when `LORALEDGER_API_TOKEN` is set; the webhook has its own secret in `?token=`.
+
+Over 350 lines because CONTRACT §4 is read here in one place: every route with its guards (tokens,
+body limits read as the body arrives) and the status each error answers with. It decides nothing:
+each route is a few lines around one facade method (api/facade.py).
 """
 
 from __future__ import annotations
@@ -20,20 +24,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictInt, ValidationError
 
-from loraledger.adapters.reconcile import parse_duration
 from loraledger.adapters.redaction import install_log_redaction, redact, register_secrets
 from loraledger.adapters.runpod import RunPodError
 from loraledger.adapters.runpod_payloads import JobPayload
 from loraledger.adapters.s3_listing import S3ListingError
 from loraledger.adapters.training_start import InvalidRunInput
+from loraledger.api.bootstrap import open_service
+from loraledger.api.facade import Service
 from loraledger.api.limits import BodyLimits
-from loraledger.api.render import history_json
-from loraledger.api.service import Service
 from loraledger.api.settings import MissingSetting, Settings
 from loraledger.domain import blobs
 from loraledger.domain.blobs import InvalidJson
 from loraledger.domain.ledger import LedgerError, OwnedFieldError, UnknownVersion, VersionConflict
 from loraledger.domain.naming import NameRejected, parse_style_id, parse_version_name
+from loraledger.domain.parse_duration import parse_duration
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +142,7 @@ health_router = APIRouter()
 def start_training(style_id: StyleId, body: StartTraining, service: ServiceDep) -> dict[str, Any]:
     style = style_of(style_id)
     name = version_of(body.version_name) if body.version_name is not None else None
-    started = service.start(
+    return service.start(
         style,
         name,
         parameters=body.parameters,
@@ -146,9 +150,6 @@ def start_training(style_id: StyleId, body: StartTraining, service: ServiceDep) 
         extra_input=body.input,
         fields=body.fields,
     )
-    version = service.ledger.find_version(style, started.request.version_name)
-    assert version is not None
-    return version.document_entry()
 
 
 @router.post("/webhooks/runpod", responses={202: {"description": "unknown job, parked"}})
@@ -187,7 +188,7 @@ def sync_s3(service: ServiceDep, body: Annotated[SyncRequest | None, Body()] = N
 @router.get("/styles/{style_id}/training_versions.json", response_class=Response)
 def training_versions(style_id: StyleId, service: ServiceDep) -> Response:
     style = style_of(style_id)
-    text = service.runner.document(style)
+    text = service.document(style)
     if text is None:
         raise HTTPException(404, f"style {style} has no versions")
     return Response(content=text.encode(), media_type="application/json")
@@ -196,7 +197,7 @@ def training_versions(style_id: StyleId, service: ServiceDep) -> Response:
 @router.get("/styles/{style_id}/versions/{name}/history")
 def version_history(style_id: StyleId, name: VersionName, service: ServiceDep) -> dict[str, Any]:
     style, version = style_of(style_id), version_of(name)
-    return history_json(style, version, service.ledger.history(style, version))
+    return service.history(style, version)
 
 
 # The body is read here, not by FastAPI, so that its size is limited while it arrives.
@@ -224,8 +225,7 @@ async def annotate_version(
     fields = _json_object(await _read_limited(request, blobs.MAX_BYTES))
     set_fields = {key: value for key, value in fields.items() if value is not None}
     cleared = [key for key, value in fields.items() if value is None]
-    annotated = await run_in_threadpool(service.annotate, style, version, set_fields, cleared)
-    return annotated.document_entry()
+    return await run_in_threadpool(service.annotate, style, version, set_fields, cleared)
 
 
 @router.post("/projections/rebuild", dependencies=Mutating)
@@ -341,7 +341,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service = Service(settings)
+        service = open_service(settings)
         if settings.webhook_secret is None:
             log.warning("LORALEDGER_WEBHOOK_SECRET is not set: RunPod webhooks will be refused")
         await run_in_threadpool(service.catch_up)

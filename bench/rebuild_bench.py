@@ -12,7 +12,7 @@ so its peak RSS is its own:
 
   raw read   `recorder.select_notifications` over the whole log, 2,000 per call (the runner's batch)
   + decode   the same, each notification turned into a domain event by the mapper
-  rebuild    `Service.rebuild()` (ProjectionRunner.catch_up from zero; every style's file written)
+  rebuild    `Service.rebuild()` (ProjectionWriter.rebuild: the fold from zero; every style's file written)
   replay     `Service.replay(until=now)` into an empty folder
   idle       a Service on an empty store: the memory floor of the process
 
@@ -104,7 +104,7 @@ def generate(database_url: str, styles: int, versions_per_style: int, events: in
 
 
 def child(kind: str, database_url: str, out_dir: str) -> dict[str, Any]:
-    from loraledger.api.service import Service
+    from loraledger.api.bootstrap import open_service
     from loraledger.api.settings import Settings
 
     result: dict[str, Any] = {"kind": kind}
@@ -126,7 +126,7 @@ def child(kind: str, database_url: str, out_dir: str) -> dict[str, Any]:
         result.update(seconds=time.perf_counter() - start, events=count)
         ledger.close()
     else:
-        service = Service(Settings(database_url=database_url, output_dir=out_dir))
+        service = open_service(Settings(database_url=database_url, output_dir=out_dir))
         start = time.perf_counter()
         written: Any = []
         if kind == "rebuild":

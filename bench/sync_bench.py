@@ -52,7 +52,7 @@ from bench.common import (
 )
 from bench.old_sync import JSON_LIBRARY, old_sync
 from loraledger.adapters.store import store_env
-from loraledger.api.service import Service
+from loraledger.api.bootstrap import open_service
 from loraledger.api.settings import Settings
 from loraledger.domain.ledger import Ledger
 
@@ -127,10 +127,10 @@ def warm_resync(settings: Settings, database_url: str) -> tuple[float, int]:
     """The re-sync a running server does for `POST /sync/s3`: `Service.sync()` in a process whose
     projection has caught up and whose S3 client exists (as a server's do after its first sync).
     Aggregates are read from the store (the server's cache would hold them). Returns (seconds, events)."""
-    service = Service(settings)
+    service = open_service(settings)
     try:
         service.catch_up()  # what the server did at its start, untimed
-        assert service.s3 is not None  # its S3 client, made once at its first sync (~0.2 s), untimed
+        assert service.clients.s3 is not None  # its S3 client, made once at its first sync (~0.2 s), untimed
         head = notification_head(database_url)
         start = time.perf_counter()
         service.sync()
@@ -210,7 +210,7 @@ def bench_size(
         s3_endpoint_url=host.endpoint_url,
         s3_prefix=S3_PREFIX,
     )
-    service = Service(settings)
+    service = open_service(settings)
     service.rebuild()  # the files as the running service would have them before the sync
     url_base = settings.effective_lora_url_base
     service.close()

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from loraledger.api.service import Service
+from loraledger.api.bootstrap import open_service
 from loraledger.api.settings import Settings
 from loraledger.domain.indexes import StyleIndex
 from loraledger.domain.training_version import TrainingVersion
@@ -88,7 +88,7 @@ DEEP = "[" * 500 + "1" + "]" * 500
 
 def _record_as_older_code_did(server: LedgerServer) -> None:
     """A legacy entry nested 500 levels deep, saved straight into the store (no check on the way)."""
-    service = Service(
+    service = open_service(
         Settings(
             _env_file=None,
             database_url=server.database_url,

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from loraledger.adapters.store import postgres_connection, store_env
-from loraledger.api.service import Service
+from loraledger.api.bootstrap import open_service
+from loraledger.api.facade import Service
 from loraledger.api.settings import Settings
 from tests.support.commands import loraledger_command
 from tests.support.s3_server import S3Bucket
@@ -112,7 +113,7 @@ class Cli:
 
     def service(self) -> Service:
         """The same store and folders, in process (to look at what the commands recorded)."""
-        return Service(
+        return open_service(
             Settings(
                 _env_file=None,
                 database_url=self.env["LORALEDGER_DATABASE_URL"],
@@ -574,7 +575,8 @@ def test_rebuild_refuses_a_style_folder_linked_to_another_styles_and_says_why(cl
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert "wrote 1 styles: 1" in result.stdout
     reason, error = result.stderr.strip().splitlines()
-    assert reason.startswith("style 2: its file cannot be written") and "the file of style 1" in reason
+    assert " ERROR loraledger.projections.writer: style 2: its file cannot be written" in reason
+    assert "the file of style 1" in reason
     assert error.startswith("error: the files of styles 2 could not be written")
     assert path.read_bytes() == style_1
     assert sorted(path.parent.glob("*.bak")) == backups

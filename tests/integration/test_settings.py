@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from loraledger.adapters.store import postgres_connection, store_env
-from loraledger.api.service import Service
+from loraledger.api.bootstrap import open_service
 from loraledger.api.settings import Settings, SettingsError, load_settings
 from tests.integration.test_cli import DOCUMENT, TREE_LAYOUT, Cli, one_line, write_document
 from tests.support.server import free_port
@@ -187,7 +187,7 @@ def test_a_cli_warning_goes_to_stderr_as_one_json_object_per_line(cli: Cli) -> N
     assert result.stdout == "wrote 1 styles: 1\n"  # the warning is not output
     (warning,) = json_lines(result.stderr)
     assert warning["level"] == "WARNING"
-    assert warning["logger"] == "loraledger.api.service"
+    assert warning["logger"] == "loraledger.projections.writer"
     assert warning["backup"] == str(backup)  # an `extra=` field
     assert backup.name in warning["message"]
     assert warning["time"].endswith("Z")
@@ -202,7 +202,7 @@ def test_a_cli_warning_goes_to_stderr_as_text_by_default(cli: Cli) -> None:
     (backup,) = path.parent.glob(f"{DOCUMENT}.external-*.bak")
     assert backup.name not in result.stdout
     line = one_line(result.stderr)
-    assert " WARNING loraledger.api.service: " in line and backup.name in line
+    assert " WARNING loraledger.projections.writer: " in line and backup.name in line
 
 
 def test_log_level_error_keeps_cli_warnings_out(cli: Cli) -> None:
@@ -261,7 +261,7 @@ def postgres_with_options() -> Any:
 @pytest.mark.postgres
 def test_libpq_options_of_the_database_url_reach_every_connection(postgres_with_options: str) -> None:
     url = postgres_with_options
-    service = Service(Settings(_env_file=None, database_url=url))
+    service = open_service(Settings(_env_file=None, database_url=url))
     try:
         with service.ledger.recorder.datastore.get_connection() as connection:  # the store's own pool
             row = connection.execute(

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from loraledger.api.service import Service
+from loraledger.api.bootstrap import open_service
+from loraledger.api.facade import Service
 from loraledger.api.settings import Settings
 from loraledger.domain.observations import LoraObject
 from loraledger.projections.runner import log_identity
@@ -46,7 +47,7 @@ def make_service(database_url: str, tmp_path: Path) -> Iterator[ServiceFactory]:
             lora_url_base=URL_BASE,
             s3_prefix="models/",
         )
-        service = Service(settings)
+        service = open_service(settings)
         made.append(service)
         return service
 
@@ -80,7 +81,7 @@ def mismatches(service: Service, originals: dict[int, str]) -> list[str]:
     """Styles whose file is missing or differs from the original by more than a trailing newline."""
     wrong = []
     for style_id, original in originals.items():
-        path = service.writer.path_for(style_id)
+        path = service.files.path_for(style_id)
         if not path.exists():
             wrong.append(f"style {style_id}: {path} missing")
             continue
@@ -108,7 +109,7 @@ def head(service: Service) -> int:
 
 
 def snapshot(service: Service, style_ids: list[int]) -> dict[int, bytes]:
-    return {style_id: service.writer.path_for(style_id).read_bytes() for style_id in style_ids}
+    return {style_id: service.files.path_for(style_id).read_bytes() for style_id in style_ids}
 
 
 # --------------------------------------------------------------------------- import -> rebuild
@@ -184,7 +185,7 @@ def test_rebuild_from_scratch_gives_the_bytes_kept_up_incrementally(
     service = make_service(tree, TREE_LAYOUT)
     service.import_path(tree, None)
     ledger = service.ledger
-    # More history after the import, each step written incrementally by the service's runner.
+    # More history after the import, each step written incrementally by the service's projection writer.
     request = ledger.request_training(1, None, parameters={"learning_rate": 0.0002}, description="next")
     ledger.record_start(request, "0b5c3a3e-2f8e-4a53-9d55-4c1f2a7d0e11-e1")
     service.catch_up()
@@ -202,8 +203,8 @@ def test_rebuild_from_scratch_gives_the_bytes_kept_up_incrementally(
         url_base=URL_BASE,
     )
     service.catch_up()
-    assert '"note": "ünïcode ✓"' in service.writer.path_for(1).read_text(encoding="utf-8")
-    styles = sorted({*service.runner.documents.styles()})
+    assert '"note": "ünïcode ✓"' in service.files.path_for(1).read_text(encoding="utf-8")
+    styles = sorted({*service.projection.styles()})
     assert 777 in styles
     incremental = snapshot(service, styles)
 
@@ -247,7 +248,7 @@ def test_two_threads_annotating_one_version_fifty_times_each_lose_nothing(
     assert {k: v for k, v in entry.items() if k in expected} == expected
     events = service.ledger.history(5, "V1")
     assert sum(type(e).__name__ == "Annotated" for e in events) == 100
-    written = service.writer.path_for(5).read_text(encoding="utf-8")
+    written = service.files.path_for(5).read_text(encoding="utf-8")
     assert all(f'"{key}": {value}' in written for key, value in expected.items())
 
 
@@ -279,7 +280,7 @@ def test_two_services_on_one_database_racing_to_request_versions_of_one_style_lo
     for service in services:
         assert service.ledger.version_names(9) == expected
         service.catch_up()
-    written = services[0].writer.path_for(9).read_text(encoding="utf-8")
+    written = services[0].files.path_for(9).read_text(encoding="utf-8")
     assert [line.split('"')[3] for line in written.splitlines() if '"name":' in line] == expected
 
 
@@ -319,7 +320,7 @@ def test_a_file_edited_by_hand_between_two_writes_is_backed_up_and_reported(
     service = make_service()
     service.ledger.request_training(3, "V1", parameters={"learning_rate": 0.0001})
     service.catch_up()
-    path = service.writer.path_for(3)
+    path = service.files.path_for(3)
     edited = path.read_text(encoding="utf-8").replace('"status"', '"isGood": true,\n      "status"')
     path.write_text(edited, encoding="utf-8")
 
@@ -355,7 +356,9 @@ def _restore(backup: Path, database: Path) -> None:
 
 
 def _service_on(database: Path, output_dir: Path) -> Service:
-    return Service(Settings(_env_file=None, database_url=f"sqlite:///{database}", output_dir=str(output_dir)))
+    return open_service(
+        Settings(_env_file=None, database_url=f"sqlite:///{database}", output_dir=str(output_dir))
+    )
 
 
 def test_after_a_restored_backup_of_the_store_a_change_rewrites_the_file_from_the_log(
@@ -368,7 +371,7 @@ def test_after_a_restored_backup_of_the_store_a_change_rewrites_the_file_from_th
     _sqlite_backup(database, saved)
     for n in range(5):  # history the backup does not have
         service.annotate(1, "V1", {"note": f"after the backup {n}"}, [])
-    path = service.writer.path_for(1)
+    path = service.files.path_for(1)
     lost = path.read_text(encoding="utf-8")
     assert "after the backup 4" in lost
     service.close()
@@ -378,7 +381,7 @@ def test_after_a_restored_backup_of_the_store_a_change_rewrites_the_file_from_th
     try:
         restored.annotate(1, "V1", {"isGood": True}, [])
         written = path.read_text(encoding="utf-8")
-        assert written == restored.runner.document(1)
+        assert written == restored.document(1)
         assert '"isGood": true' in written and "after the backup" not in written
         (backup,) = path.parent.glob(f"{DOCUMENT}.external-*.bak")
         assert backup.read_text(encoding="utf-8") == lost
@@ -404,7 +407,7 @@ def test_rebuild_after_a_restored_backup_writes_what_the_log_says_and_reports_it
         result = restored.rebuild()
         assert result.styles_written == [1, 2] and result.failed == []
         for style_id in (1, 2):
-            assert restored.writer.path_for(style_id).read_text(encoding="utf-8") == restored.runner.document(
+            assert restored.files.path_for(style_id).read_text(encoding="utf-8") == restored.document(
                 style_id
             )
         assert len(restored.take_backups()) == 2
@@ -438,14 +441,14 @@ def test_a_style_whose_file_could_not_be_written_is_written_once_the_folder_is_b
     service.ledger.request_training(5, "V1", parameters={"learning_rate": 0.0001})
     service.ledger.request_training(6, "V1", parameters={"learning_rate": 0.0001})
     service.catch_up()
-    path = service.writer.path_for(5)
+    path = service.files.path_for(5)
     aside = _block(path.parent)
 
     service.annotate(5, "V1", {"note": "while the folder was away"}, [])
     service.annotate(6, "V1", {"note": "style 6 is fine"}, [])
     failed = service.catch_up()
     assert failed.failed == [] and failed.waiting == [5]  # tried again after a pause, not at once
-    assert "style 6 is fine" in service.writer.path_for(6).read_text(encoding="utf-8")
+    assert "style 6 is fine" in service.files.path_for(6).read_text(encoding="utf-8")
 
     _unblock(path.parent, aside)
     events = head(service)
@@ -455,8 +458,8 @@ def test_a_style_whose_file_could_not_be_written_is_written_once_the_folder_is_b
         time.sleep(0.2)
         service.catch_up()
     assert head(service) == events  # written without any new event
-    assert path.read_text(encoding="utf-8") == service.runner.document(5)
-    assert service.writer.read_mark() == f"{log_identity(service.ledger)}:{events}"
+    assert path.read_text(encoding="utf-8") == service.document(5)
+    assert service.files.read_mark() == f"{log_identity(service.ledger)}:{events}"
 
 
 def test_a_failed_write_leaves_the_files_marked_not_current_so_the_next_command_catches_up(
@@ -465,11 +468,11 @@ def test_a_failed_write_leaves_the_files_marked_not_current_so_the_next_command_
     service = make_service()
     service.ledger.request_training(5, "V1", parameters={"learning_rate": 0.0001})
     service.catch_up()
-    assert service.writer.read_mark() is not None
-    path = service.writer.path_for(5)
+    assert service.files.read_mark() is not None
+    path = service.files.path_for(5)
     aside = _block(path.parent)
     service.annotate(5, "V1", {"note": "while the folder was away"}, [])
-    assert service.writer.read_mark() is None
+    assert service.files.read_mark() is None
     _unblock(path.parent, aside)
 
     # Another process that recorded nothing: it catches up on every style, not only its own.
@@ -489,7 +492,7 @@ def test_a_style_folder_linked_to_another_styles_folder_is_refused_and_rebuild_r
     service = make_service(out)
     service.ledger.request_training(1, "V1", parameters={"learning_rate": 0.0001})
     service.catch_up()
-    first = service.writer.path_for(1)
+    first = service.files.path_for(1)
     style_1 = first.read_bytes()
     (out / "2").symlink_to(out / "1", target_is_directory=True)
     service.ledger.request_training(2, "V1", parameters={"learning_rate": 0.0002})
@@ -500,6 +503,6 @@ def test_a_style_folder_linked_to_another_styles_folder_is_refused_and_rebuild_r
     assert result.failed == [2] and result.styles_written == [1, 3]
     assert "file of style 1" in result.errors[2]
     assert first.read_bytes() == style_1
-    assert service.writer.path_for(3).exists()
+    assert service.files.path_for(3).exists()
     assert list(first.parent.glob("*.bak")) == []
-    assert service.writer.read_mark() is None
+    assert service.files.read_mark() is None

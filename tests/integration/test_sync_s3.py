@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from loraledger.api.service import Service
+from loraledger.api.bootstrap import open_service
+from loraledger.api.facade import Service
 from loraledger.api.settings import Settings
 from loraledger.domain.ledger import SyncReport
 from tests.support.s3_server import S3Bucket
@@ -41,7 +42,7 @@ def make_service(s3_bucket: S3Bucket, tmp_path: Path) -> Iterator[ServiceFactory
             "s3_endpoint_url": s3_bucket.server.endpoint_url,
         }
         options.update(overrides)
-        service = Service(Settings(_env_file=None, **options))
+        service = open_service(Settings(_env_file=None, **options))
         made.append(service)
         return service
 
@@ -62,7 +63,7 @@ def last_modified(bucket: S3Bucket, key: str) -> str:
 
 
 def versions(service: Service, style_id: int) -> list[dict[str, Any]]:
-    document: list[dict[str, Any]] = json.loads(service.writer.path_for(style_id).read_text("utf-8"))[
+    document: list[dict[str, Any]] = json.loads(service.files.path_for(style_id).read_text("utf-8"))[
         "versions"
     ]
     return document
@@ -83,13 +84,13 @@ def start_pending(service: Service, style_id: int, version_name: str, job_id: st
 def count_writes(service: Service) -> Counter[int]:
     """Counts the projection writer's writes per style from now on."""
     writes: Counter[int] = Counter()
-    write = service.writer.write
+    write = service.files.write
 
     def counting(style_id: int, text: str, position: str | None = None) -> Any:
         writes[style_id] += 1
         return write(style_id, text, position)
 
-    service.writer.write = counting  # type: ignore[method-assign]
+    service.files.write = counting  # type: ignore[method-assign]
     return writes
 
 
@@ -189,7 +190,7 @@ def test_a_resync_with_nothing_new_records_no_event_and_reports_everything_uncha
     first = service.sync()
     assert (first.created, first.matched_pending) == (10, 1)
     position = head(service)
-    files = {s: service.writer.path_for(s).read_bytes() for s in (1, 2)}
+    files = {s: service.files.path_for(s).read_bytes() for s in (1, 2)}
 
     again = service.sync()
 
@@ -198,7 +199,7 @@ def test_a_resync_with_nothing_new_records_no_event_and_reports_everything_uncha
     assert again.unchanged == 11
     assert (again.created, again.matched_pending, again.matched_synced) == (0, 0, 0)
     assert [item["key"] for item in again.skipped] == [PREFIX + "readme.md"]
-    assert {s: service.writer.path_for(s).read_bytes() for s in (1, 2)} == files
+    assert {s: service.files.path_for(s).read_bytes() for s in (1, 2)} == files
 
 
 def test_a_pending_version_is_completed_by_its_file_keeping_job_id_and_parameters(

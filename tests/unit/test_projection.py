@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ from loraledger.domain.ledger import Ledger, LedgerConfig
 from loraledger.domain.legacy import plan_document
 from loraledger.domain.observations import JobReport, LoraObject
 from loraledger.projections.js_json import js_stringify
-from loraledger.projections.runner import ProjectionRunner, read_batches
+from loraledger.projections.runner import read_batches
 from loraledger.projections.training_versions import StyleDocuments
 
 PREFIX = "models/"
@@ -295,76 +294,6 @@ def test_same_history_gives_the_same_bytes() -> None:
     for style_id in (1, 5):
         assert render(first, style_id).encode() == render(second, style_id).encode()
     assert [e["name"] for e in versions(first)] == ["V11", "V10", "V9", "V8", "V2"]
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.texts: dict[int, str] = {}
-
-    def write(self, style_id: int, text: str, position: str | None) -> Path | None:
-        self.texts[style_id] = text
-        return None
-
-
-def test_incremental_projection_equals_a_rebuild_from_scratch() -> None:
-    ledger = make_ledger(Clock())
-    sink = RecordingSink()
-    runner = ProjectionRunner(ledger, sink)
-    original = ledger.save
-
-    def save_and_catch_up(*args: Any, **kwargs: Any) -> Any:
-        recordings = original(*args, **kwargs)
-        runner.catch_up()
-        return recordings
-
-    ledger.save = save_and_catch_up  # type: ignore[method-assign]
-    _feed(ledger)
-
-    rebuilt = documents(ledger)
-    assert sorted(sink.texts) == rebuilt.styles() == [1, 5]
-    for style_id in rebuilt.styles():
-        assert sink.texts[style_id] == rebuilt.render(style_id)
-
-
-class BrokenFolderSink(RecordingSink):
-    """A sink whose style 1 cannot be written until `repaired` (a read-only folder, a full disk)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.repaired = False
-        self.tries = 0
-
-    def write(self, style_id: int, text: str, position: str | None) -> Path | None:
-        if style_id == 1 and not self.repaired:
-            self.tries += 1
-            raise OSError(28, "No space left on device")
-        return super().write(style_id, text, position)
-
-
-def test_a_style_that_could_not_be_written_stays_due_and_is_retried_after_doubling_pauses() -> None:
-    ledger = make_ledger(Clock())
-    ledger.request_training(1, "V1", parameters={})
-    ledger.request_training(5, "V1", parameters={})
-    sink, now = BrokenFolderSink(), [0.0]
-    runner = ProjectionRunner(ledger, sink, clock=lambda: now[0])
-
-    first = runner.catch_up()
-    assert (first.failed, first.styles_written, first.complete) == ([1], [5], False)
-    assert "No space left" in first.errors[1]
-    tried_at = []
-    for tick in range(1, 49):  # 0.5 s turns, as a server's writer would run with no new event
-        now[0] = tick * 0.5
-        if runner.flush().failed:
-            tried_at.append(now[0])
-    assert tried_at == [1.0, 3.0, 7.0, 15.0, 23.0]  # pauses 1, 2, 4, then RETRY_MAX_SECONDS (8)
-
-    sink.repaired = True
-    assert runner.flush().waiting == [1]  # its pause is not over yet
-    now[0] = 31.0
-    done = runner.flush()
-    assert (done.styles_written, done.complete) == ([1], True)
-    assert sink.texts[1] == documents(ledger).render(1)
-    assert runner.flush().styles_written == []  # written once, no longer due
 
 
 @pytest.mark.parametrize("style_id", [1, 5])

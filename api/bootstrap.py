@@ -1,0 +1,98 @@
+"""The composition root: settings -> store -> ledger -> files -> projection writer -> clients -> facade.
+
+Only this module builds the parts; the facade (api/facade.py) and the edges (api/http.py,
+api/cli.py) use them. Nothing here imports FastAPI or uvicorn, so the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from functools import cached_property, partial
+from pathlib import Path
+from typing import Any
+
+from loraledger.adapters.files import FileSink, ProjectionFileWriter
+from loraledger.adapters.redaction import register_secrets
+from loraledger.adapters.runpod import RunPodClient
+from loraledger.adapters.s3_listing import make_s3_client
+from loraledger.adapters.store import prepare_store, store_env, store_exists
+from loraledger.api.facade import Service
+from loraledger.api.settings import Settings
+from loraledger.domain.ledger import Ledger, LedgerConfig
+from loraledger.projections.writer import ProjectionWriter, log_head
+
+__all__ = ["Clients", "ServeRefused", "check_serve_settings", "dry_run_overrides", "open_service"]
+
+
+class ServeRefused(ValueError):
+    """`serve` was asked for something the settings cannot give (several SQLite processes)."""
+
+
+class Clients:
+    """The outside services, each made at its first use (a command that needs none needs no setting)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def s3(self) -> Any:
+        self.settings.require_bucket()
+        return make_s3_client(self.settings.s3_endpoint_url, max_attempts=self.settings.s3_max_attempts)
+
+    @cached_property
+    def runpod(self) -> RunPodClient:
+        endpoint_id, api_key = self.settings.require_runpod()
+        return RunPodClient(
+            self.settings.runpod_base_url,
+            endpoint_id,
+            api_key,
+            timeout=self.settings.runpod_timeout,
+            attempts=self.settings.runpod_attempts,
+        )
+
+    def folder_sink(self, out_dir: Path) -> FileSink:
+        """Files in a folder of their own, in the live layout (for `replay`)."""
+        return FileSink(ProjectionFileWriter(out_dir, self.settings.output_layout))
+
+    def close(self) -> None:
+        if "runpod" in self.__dict__:
+            self.runpod.close()
+
+
+def open_service(
+    settings: Settings, *, clock: Callable[[], datetime] | None = None, create_store: bool = True
+) -> Service:
+    """The service for these settings; `create_store=False` uses only a store that exists."""
+    register_secrets(*settings.secret_values())  # hidden from every answer, file and log from now on
+    config = LedgerConfig(lora_url_base=settings.effective_lora_url_base, s3_prefix=settings.s3_prefix)
+    if create_store:
+        prepare_store(settings.database_url)
+    env = store_env(settings.database_url, create=create_store)
+    ledger = Ledger(env, config=config) if clock is None else Ledger(env, config=config, clock=clock)
+    try:
+        files = ProjectionFileWriter(
+            Path(settings.output_dir), settings.output_layout, log_head=partial(log_head, ledger)
+        )
+    except BaseException:
+        ledger.close()
+        raise
+    projection = ProjectionWriter(ledger, FileSink(files), files, ledger.style_versions)
+    return Service(settings, ledger, projection, files, Clients(settings))
+
+
+def check_serve_settings(settings: Settings, workers: int) -> None:
+    """What `serve` checks before it starts uvicorn: the layout, the worker count, the store."""
+    ProjectionFileWriter(Path(settings.output_dir), settings.output_layout)  # a bad layout stops here
+    if workers > 1 and settings.database_url.startswith("sqlite"):
+        raise ServeRefused(
+            "several workers need LORALEDGER_DATABASE_URL=postgresql://…; SQLite is one process"
+        )
+    prepare_store(settings.database_url)  # a bad URL, or a database that refuses us, stops here
+
+
+def dry_run_overrides(settings: Settings) -> dict[str, Any]:
+    """A dry run reads the existing store when there is one, and never creates one."""
+    if store_exists(settings.database_url):
+        return {}
+    return {"database_url": "memory://"}

@@ -1,0 +1,272 @@
+"""The service as the edges see it: one method per route and CLI command.
+
+Each command runs one adapter flow or ledger command, then hands the projection writer the
+styles it touched (api/bootstrap.py builds the parts; projections/writer.py writes the files),
+so a command means the same from either edge and a 2xx answer is already on disk. Methods
+return what the edges render: an entry, a history, a document's text, a report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loraledger.adapters.files import ProjectionFileWriter
+from loraledger.adapters.legacy_files import find_legacy_files, read_legacy_file
+from loraledger.adapters.reconcile import ReconcileReport, reconcile_pending
+from loraledger.adapters.runpod_payloads import JobPayload, report_from_payload
+from loraledger.adapters.s3_sync import sync_bucket
+from loraledger.adapters.store import store_answers, write_refusal
+from loraledger.adapters.training_start import start_training
+from loraledger.api.render import history_json
+from loraledger.api.settings import MissingSetting, Settings
+from loraledger.domain.ledger import ImportReport, Ledger, LedgerError, ReportResult, SyncReport
+from loraledger.projections.writer import CatchUp, ProjectionWriter, replay
+
+if TYPE_CHECKING:
+    from loraledger.api.bootstrap import Clients
+
+STORE_CHECK_SECONDS = 1.0
+
+__all__ = [
+    "ImportOutcome",
+    "LegacyCheck",
+    "MissingSetting",
+    "ReplayTargetRefused",
+    "Service",
+    "check_legacy_files",
+    "check_replay_target",
+]
+
+
+class ReplayTargetRefused(ValueError):
+    """`replay --out` names the live output folder (or one inside it, or one holding it)."""
+
+
+def check_replay_target(live_dir: Path, out_dir: Path) -> None:
+    """Refuse to replay into the live output folder: its files would be replaced by old states."""
+    live, out = live_dir.resolve(), out_dir.resolve()
+    if out == live or out.is_relative_to(live) or live.is_relative_to(out):
+        where = "is" if out == live else "is inside" if out.is_relative_to(live) else "holds"
+        raise ReplayTargetRefused(
+            f"--out {out_dir} {where} the live output folder {live} (LORALEDGER_OUTPUT_DIR);"
+            " replay writes old states, so give it a folder of its own"
+        )
+
+
+@dataclass(slots=True)
+class ImportOutcome:
+    """Per file: the import report, or the reasons the file was refused."""
+
+    path: Path
+    report: ImportReport | None
+    errors: tuple[str, ...]
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class LegacyCheck:
+    """Per legacy file (`doctor`): what is wrong with it; nothing when it is fine."""
+
+    path: Path
+    problems: list[str]
+
+
+def check_legacy_files(path: Path, style_id: int | None) -> list[LegacyCheck]:
+    """Duplicates and inconsistencies of every legacy file under `path`; opens no store."""
+    checks = []
+    for found in find_legacy_files(path, style_id):
+        read = read_legacy_file(found)
+        checks.append(LegacyCheck(found.path, list(read.errors) + (read.plan.problems if read.plan else [])))
+    return checks
+
+
+class Service:
+    """Settings, the ledger, the projection writer, the files and the clients, behind one set of
+    methods. Built by `api.bootstrap.open_service`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        projection: ProjectionWriter,
+        files: ProjectionFileWriter,
+        clients: Clients,
+    ) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.projection = projection
+        self.files = files
+        self.clients = clients
+        self._store_checked = (float("-inf"), True)
+
+    def close(self) -> None:
+        self.projection.close()
+        self.clients.close()
+        self.ledger.close()
+
+    # ------------------------------------------------------------------ the files
+
+    def catch_up(self) -> CatchUp:
+        """Bring the files up to date; a file someone else had changed is kept and reported."""
+        return self.projection.catch_up()
+
+    def start_writer(self) -> None:
+        """Server mode: the files are written by the projection's background thread."""
+        self.projection.start_background()
+
+    def take_backups(self) -> list[Path]:
+        """Backups kept since the last call (for the command's answer)."""
+        return self.projection.take_backups()
+
+    def rebuild(self) -> CatchUp:
+        """Every style's file regenerated from the whole history (`failed`: styles not writable)."""
+        return self.projection.rebuild()
+
+    def replay(self, until: datetime, out_dir: Path) -> list[int]:
+        check_replay_target(Path(self.settings.output_dir), out_dir)
+        return replay(self.ledger, until, self.clients.folder_sink(out_dir))
+
+    # ------------------------------------------------------------------ commands
+
+    def start(
+        self,
+        style_id: int,
+        version_name: str | None,
+        *,
+        parameters: dict[str, Any],
+        description: str | None,
+        extra_input: dict[str, Any],
+        fields: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Record the request, ask RunPod, record its answer; returns the version's entry."""
+        webhook_url = self.settings.webhook_url()
+        runpod = self.clients.runpod
+        try:
+            started = start_training(
+                self.ledger,
+                runpod,
+                style_id=style_id,
+                version_name=version_name,
+                parameters=parameters,
+                description=description,
+                extra_input=extra_input,
+                fields=fields,
+                model_name_field=self.settings.runpod_model_name_field,
+                webhook_url=webhook_url,
+            )
+        finally:
+            self.projection.after_command()
+        version = self.ledger.find_version(started.request.style_id, started.request.version_name)
+        assert version is not None  # just recorded
+        return version.document_entry()
+
+    def receive_job_payload(self, payload: JobPayload) -> ReportResult:
+        result = self.ledger.apply_report(report_from_payload(payload), source="webhook")
+        self.projection.after_command()
+        return result
+
+    def annotate(
+        self, style_id: int, version_name: str, set_fields: dict[str, Any], cleared: list[str]
+    ) -> dict[str, Any]:
+        """Set or clear user fields; returns the version's entry."""
+        version = self.ledger.annotate(style_id, version_name, set_fields, cleared)
+        self.projection.after_command()
+        return version.document_entry()
+
+    def sync(
+        self, only_style: int | None = None, on_listed: Callable[[int], None] | None = None
+    ) -> SyncReport:
+        bucket = self.settings.require_bucket()
+        before = self.projection.head()
+        url_base = self.settings.effective_lora_url_base
+        assert url_base is not None  # derived from the bucket when not set
+        report = sync_bucket(
+            self.ledger,
+            self.clients.s3,
+            bucket=bucket,
+            prefix=self.settings.s3_prefix,
+            url_base=url_base,
+            only_style=only_style,
+            on_listed=on_listed,
+        )
+        self.projection.after_command(report.styles, before)
+        return report
+
+    def import_path(self, path: Path, style_id: int | None, *, dry_run: bool = False) -> list[ImportOutcome]:
+        outcomes = []
+        before = self.projection.head()
+        for found in find_legacy_files(path, style_id):
+            read = read_legacy_file(found)
+            if read.plan is None:
+                outcomes.append(ImportOutcome(found.path, None, read.errors))
+                continue
+            try:
+                report = self.ledger.import_plan(read.plan, str(found.path), dry_run=dry_run)
+            except (LedgerError, ValueError) as refused:  # e.g. a job id that is another version's
+                outcomes.append(ImportOutcome(found.path, None, (str(refused),)))
+                continue
+            outcomes.append(ImportOutcome(found.path, report, (), tuple(read.plan.problems)))
+        if not dry_run:
+            touched = {o.report.style_id for o in outcomes if o.report and o.report.events}
+            self.projection.after_command(touched, before)
+        return outcomes
+
+    def reconcile(self, older_than: timedelta) -> ReconcileReport:
+        """Ask RunPod about versions pending longer than `older_than` and apply its answers."""
+        self.settings.require_runpod("to ask RunPod about pending trainings (reconcile)")
+        runpod = self.clients.runpod
+        self.catch_up()
+        fresh = [self.ledger.find_version(*key) for key in self.projection.pending_versions()]
+        report = reconcile_pending(
+            self.ledger,
+            runpod,
+            [v for v in fresh if v is not None],
+            older_than=older_than,
+            grace=self.settings.effective_reconcile_after,
+        )
+        self.catch_up()
+        return report
+
+    # ------------------------------------------------------------------ reads
+
+    def document(self, style_id: int) -> str | None:
+        """The style's `training_versions.json` text; None when the style has no version."""
+        return self.projection.document(style_id)
+
+    def history(self, style_id: int, version_name: str) -> dict[str, Any]:
+        """The version's events and decisions, oldest first (CONTRACT §7). UnknownVersion."""
+        return history_json(style_id, version_name, self.ledger.history(style_id, version_name))
+
+    # ------------------------------------------------------------------ health
+
+    def healthy(self) -> bool:
+        """One bounded probe of the store (the store's own calls retry for most of a minute)."""
+        up = store_answers(self.settings.database_url, self.ledger)
+        self._store_checked = (time.monotonic(), up)
+        return up
+
+    def health(self) -> str | None:
+        """None when healthy; else why not: the store does not answer, or it answers reads but
+        refused the last write (disk full, read-only) and no write has succeeded since."""
+        if not self.healthy():
+            return "the event store does not answer"
+        refused = write_refusal(self.ledger.last_write_error)
+        if refused is not None:
+            return (
+                f"the last write to the event store failed: {refused}; reads still work, "
+                "and the next write that succeeds clears this"
+            )
+        return None
+
+    def store_is_up(self) -> bool:
+        """The last probe's answer if it is under a second old, else a new probe: requests refuse
+        fast (503) while the store is away instead of waiting out its retries."""
+        checked_at, up = self._store_checked
+        if time.monotonic() - checked_at < STORE_CHECK_SECONDS:
+            return up
+        return self.healthy()

@@ -1,0 +1,318 @@
+"""The one write path of the projection files: each style's document to its file, and the
+folder's mark saying through which log position every file is current.
+
+Every write goes through `ProjectionWriter._write`, under one lock: `catch_up` (fold the log,
+write the styles due), `after_command` (a one-shot command's fast path: only the styles it
+touched, rendered from their aggregates), the background thread of `serve`, and `rebuild`
+(the fold reset in place, then a catch-up). So the sink is called by one thread at a time, a
+text already written costs no I/O, a style whose file could not be written stays due and is
+tried again after a pause that doubles up to RETRY_MAX_SECONDS (no new event needed), a file
+someone else had edited is kept as a backup and reported once, and the mark never moves back
+(it is removed while some file is not current, so the next one-shot command catches up on
+every style instead of only its own).
+
+Lock order: `_write_lock`, then the runner's own lock (inside its methods). Reads take only the
+runner's lock: they never wait for file I/O.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+from uuid import UUID
+
+from eventsourcing.application import Application
+
+from loraledger.domain.training_version import TrainingVersion
+from loraledger.projections.runner import ProjectionRunner, log_identity, read_batches
+from loraledger.projections.training_versions import StyleDocuments, render_document
+
+WRITER_INTERVAL_SECONDS = 1.0
+WRITER_COALESCE_SECONDS = 0.1
+RETRY_FIRST_SECONDS = 1.0
+RETRY_MAX_SECONDS = 8.0
+log = logging.getLogger(__name__)
+
+
+class DocumentSink(Protocol):
+    """Where rendered documents go (the atomic file writer, or a folder for `replay`)."""
+
+    def write(self, style_id: int, text: str, position: str | None) -> Path | None:
+        """Write one style's document as of `position` (`"<log id>:<notification id>"`; None
+        for a document that is not the log's state at any position, as `replay` writes).
+
+        Returns the path of a backup, if the file had been edited by someone else and was kept.
+        """
+        ...
+
+
+class MarkStore(Protocol):
+    """Where the files' mark is kept (ProjectionFileWriter is one)."""
+
+    @property
+    def mark_path(self) -> Path: ...
+
+    def read_mark(self) -> str | None: ...
+
+    def write_mark(self, position: str) -> None: ...
+
+    def clear_mark(self) -> None: ...
+
+
+@dataclass(slots=True)
+class CatchUp:
+    """What one write turn did.
+
+    `styles_written`: styles whose file now holds their state (written, found already holding it,
+    or holding a later state another process wrote). `failed`: styles whose file could not be
+    written, with the reason in `errors`; `waiting`: styles that failed before and wait for
+    their next try. Both stay due: the files are current only when both are empty.
+    """
+
+    position: int
+    events: int = 0
+    styles_written: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    backups: list[Path] = field(default_factory=list)
+    errors: dict[int, str] = field(default_factory=dict)
+    waiting: list[int] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every style's file holds the state through `position`."""
+        return not self.failed and not self.waiting
+
+
+def log_head(log: Application[UUID]) -> str:
+    """Where the log ends now, in the form the files' marks use (`"<log id>:<notification id>"`)."""
+    return f"{log_identity(log)}:{log.recorder.max_notification_id() or 0}"
+
+
+class ProjectionWriter:
+    """Keeps every style's file current with the log (see the module's docstring).
+
+    `versions_of(style_id)` gives a style's current aggregates, for the fast path.
+    """
+
+    def __init__(
+        self,
+        log: Application[UUID],
+        sink: DocumentSink,
+        marks: MarkStore,
+        versions_of: Callable[[int], Iterable[TrainingVersion]],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.log = log
+        self.sink = sink
+        self.marks = marks
+        self._versions_of = versions_of
+        self._clock = clock
+        self._runner = ProjectionRunner(log)
+        self._write_lock = threading.Lock()
+        self._log_id: str | None = None
+        self._written: dict[int, str] = {}  # what was last handed the sink, per style
+        self._retry: dict[int, tuple[int, float]] = {}  # failed styles: (failures, next try at)
+        self._backups: list[Path] = []
+        self._backups_lock = threading.Lock()
+        self._wake: threading.Event | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ writing
+
+    def catch_up(self) -> CatchUp:
+        """Fold what is new in the log, then write every style due; a file someone else had
+        changed is kept and reported."""
+        with self._write_lock:
+            return self._catch_up()
+
+    def after_command(self, touched: Iterable[int] | None = None, before: str | None = None) -> None:
+        """After a command: wake the background thread (server); else write now.
+
+        A one-shot command that says which styles it `touched` renders only those, from their
+        aggregates, when the files were current (their mark equals `before`, the head as the
+        command began); otherwise (a run killed before it wrote, events from elsewhere) it
+        catches up on the whole log.
+        """
+        if self._wake is not None:
+            self._wake.set()
+            return
+        if touched is None or before is None or self.marks.read_mark() != before:
+            self.catch_up()
+            return
+        styles = sorted(set(touched))
+        if not styles:
+            return
+        with self._write_lock:
+            position = self.log.recorder.max_notification_id() or 0
+            texts = {style_id: render_document(self._versions_of(style_id)) for style_id in styles}
+            self._write(texts, position, self._clock())
+
+    def rebuild(self) -> CatchUp:
+        """Every style's file regenerated from the whole history (`failed`: styles not writable).
+
+        The fold is reset in place under the write lock: the background thread finishes its turn
+        before, or starts its next one after, and finds nothing left to write.
+        """
+        with self._write_lock:
+            self._runner.reset()
+            self._written.clear()
+            self._retry.clear()
+            return self._catch_up()
+
+    def _catch_up(self) -> CatchUp:
+        events = self._runner.fold()
+        now = self._clock()
+        held = [style_id for style_id, (_, next_try) in self._retry.items() if next_try > now]
+        position, texts, waiting = self._runner.take_due(held)
+        result = self._write(texts, position, now, waiting)
+        result.events = events
+        return result
+
+    def _write(
+        self, texts: Mapping[int, str | None], position: int, now: float, waiting: Collection[int] = ()
+    ) -> CatchUp:
+        """Hand the sink each text it was not last handed; report backups; move or clear the mark.
+
+        Called with `_write_lock` held.
+        """
+        result = CatchUp(position, waiting=list(waiting))
+        at = f"{self._identity()}:{position}"
+        for style_id, text in texts.items():
+            if text is None or self._written.get(style_id) == text:
+                continue  # events that changed nothing in the file (a repeated webhook) cost no I/O
+            try:
+                backup = self.sink.write(style_id, text, at)
+            except (OSError, ValueError) as error:  # a read-only folder, a full disk, a link
+                self._failed(style_id, error, now, result)
+                continue
+            self._retry.pop(style_id, None)
+            self._written[style_id] = text
+            result.styles_written.append(style_id)
+            if backup is not None:
+                result.backups.append(backup)
+        if result.failed:
+            self._runner.mark_due(result.failed)  # still due: written on a later turn
+        self._report_backups(result.backups)
+        self._mark(at if result.complete else None)
+        return result
+
+    def _failed(self, style_id: int, error: Exception, now: float, result: CatchUp) -> None:
+        failures = self._retry.get(style_id, (0, now))[0] + 1
+        pause = min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2 ** (failures - 1))
+        self._retry[style_id] = (failures, now + pause)
+        result.failed.append(style_id)
+        result.errors[style_id] = str(error)
+        log.error("style %s: its file cannot be written (try %d): %s", style_id, failures, error)
+
+    def _mark(self, position: str | None) -> None:
+        """Record that every file is current through `position`, or (None) that some file is not."""
+        try:
+            if position is None:
+                self.marks.clear_mark()
+            else:
+                self.marks.write_mark(position)
+        except OSError as error:  # the output folder itself is not writable: the styles said so
+            log.warning("the output folder's mark %s cannot be updated: %s", self.marks.mark_path, error)
+
+    def _identity(self) -> str:
+        """The log's id, read once the log has a first record (it never changes after)."""
+        if self._log_id is not None:
+            return self._log_id
+        identity = log_identity(self.log)
+        if identity != "empty":
+            self._log_id = identity
+        return identity
+
+    def head(self) -> str:
+        """Where the log ends now (the form the files' marks use)."""
+        return f"{self._identity()}:{self.log.recorder.max_notification_id() or 0}"
+
+    # ------------------------------------------------------------------ backups
+
+    def _report_backups(self, backups: list[Path]) -> None:
+        for backup in backups:
+            log.warning(
+                "%s had been changed by someone else; kept a copy at %s",
+                backup.parent,
+                backup,
+                extra={"backup": str(backup)},
+            )
+        with self._backups_lock:
+            self._backups.extend(backups)
+
+    def take_backups(self) -> list[Path]:
+        """Backups kept since the last call (for the command's answer)."""
+        with self._backups_lock:
+            taken, self._backups = self._backups, []
+        return taken
+
+    # ------------------------------------------------------------------ the background thread
+
+    def start_background(self) -> None:
+        """Server mode: files are written by one background thread, woken by each command and
+        every second (for events other processes recorded), so a burst of webhooks costs one
+        write per style instead of one per request. Reads fold the log first, so they are
+        current at once; the files follow within the thread's next turn."""
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="projection-writer", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        assert self._wake is not None
+        while not self._stop.is_set():
+            self._wake.wait(WRITER_INTERVAL_SECONDS)
+            # Let a burst of commands land first: one write then covers them all (the contract
+            # gives the file 2 s; reads never wait for it).
+            self._stop.wait(WRITER_COALESCE_SECONDS)
+            self._wake.clear()
+            try:
+                self.catch_up()
+            except Exception:  # the store may be away for a while: /healthz says so; we go on
+                log.warning("writing the projection files failed; retrying", exc_info=True)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._wake is not None and self._thread is not None:
+            self._wake.set()
+            self._thread.join(timeout=10)
+
+    # ------------------------------------------------------------------ reads
+
+    def document(self, style_id: int) -> str | None:
+        """The style's current text, as its file has it or will within the writer's next turn."""
+        return self._runner.document(style_id)
+
+    def styles(self) -> list[int]:
+        return self._runner.styles()
+
+    def pending_versions(self) -> list[tuple[int, str]]:
+        return self._runner.pending_versions()
+
+
+def replay(log: Application[UUID], until: datetime | None, sink: DocumentSink) -> list[int]:
+    """Write every style's document as it was at `until`; returns the styles written.
+
+    Not through a ProjectionWriter: these are no current state of the log (no position, no
+    mark), and a write error stops the replay (the command says so).
+    """
+    documents = StyleDocuments()
+    for _, events in read_batches(log, 0):
+        for event in events:
+            if until is None or event.timestamp <= until:
+                documents.apply(event)
+    written = []
+    for style_id in documents.styles():
+        text = documents.render(style_id)
+        if text is not None:
+            # No position: an earlier state must never look like the log's current one.
+            sink.write(style_id, text, None)
+            written.append(style_id)
+    return written
