@@ -70,10 +70,10 @@ def logging_config(log_format: str, level: str, *, uvicorn: bool = False) -> dic
     handed to `uvicorn.run(log_config=…)`, which applies it in every worker process too)."""
     formatter = JsonFormatter if log_format == "json" else TextFormatter
     loggers: dict[str, Any] = {"loraledger": {"level": level, "handlers": ["stderr"], "propagate": False}}
-    filters: dict[str, Any] = {}
+    # Every line goes out redacted: the access log prints request paths with their query (`?token=`),
+    # and error texts may quote secrets back (adapters/redaction.py).
+    filters: dict[str, Any] = {"redact": {"()": "loraledger.adapters.redaction.RedactingLogFilter"}}
     if uvicorn:
-        # The access log prints request paths with their query: `?token=` must not show.
-        filters["redact_query_tokens"] = {"()": "loraledger.api.http.RedactQueryTokens"}
         loggers |= {
             "uvicorn": {"level": level, "handlers": ["stderr"], "propagate": False},
             "uvicorn.error": {"level": level, "handlers": [], "propagate": True},
@@ -81,7 +81,6 @@ def logging_config(log_format: str, level: str, *, uvicorn: bool = False) -> dic
                 "level": level,
                 "handlers": ["stderr"],
                 "propagate": False,
-                "filters": ["redact_query_tokens"],
             },
         }
     return {
@@ -94,6 +93,7 @@ def logging_config(log_format: str, level: str, *, uvicorn: bool = False) -> dic
                 "class": "logging.StreamHandler",
                 "stream": "ext://sys.stderr",
                 "formatter": "loraledger",
+                "filters": ["redact"],
             }
         },
         "loggers": loggers,
