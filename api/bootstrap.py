@@ -82,13 +82,18 @@ def open_service(
 
 
 def check_serve_settings(settings: Settings, workers: int) -> None:
-    """What `serve` checks before it starts uvicorn: the layout, the worker count, the store."""
+    """What `serve` checks and prepares before it starts uvicorn: the layout, the worker count, the
+    store (and its tables, once, for several workers)."""
     ProjectionFileWriter(Path(settings.output_dir), settings.output_layout)  # a bad layout stops here
     if workers > 1 and settings.database_url.startswith("sqlite"):
         raise ServeRefused(
             "several workers need LORALEDGER_DATABASE_URL=postgresql://…; SQLite is one process"
         )
     prepare_store(settings.database_url)  # a bad URL, or a database that refuses us, stops here
+    if workers > 1:
+        # The tables are created here, once: worker processes creating them at the same moment
+        # race in PostgreSQL's catalogue (a duplicate key in pg_type) and one of them dies.
+        open_service(settings).close()
 
 
 def dry_run_overrides(settings: Settings) -> dict[str, Any]:

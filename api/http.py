@@ -4,8 +4,9 @@ Errors are JSON `{"detail": ...}`; bad input is 4xx, never 500. Mutating routes 
 token when `LORALEDGER_API_TOKEN` is set; the webhook has its own secret in `?token=`.
 
 Over 350 lines because CONTRACT §4 is read here in one place: every route with its guards (tokens,
-body limits read as the body arrives) and the status each error answers with. It decides nothing:
-each route is a few lines around one facade method (api/facade.py).
+body limits read as the body arrives), its documented answers (models in api/schemas.py) and the
+status each error answers with. It decides nothing: each route is a few lines around one facade
+method (api/facade.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Path, Quer
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyQuery, HTTPBearer
 from pydantic import BaseModel, Field, StrictInt, ValidationError
 
 from loraledger.adapters.redaction import install_log_redaction, redact, register_secrets
@@ -32,6 +34,18 @@ from loraledger.adapters.training_start import InvalidRunInput
 from loraledger.api.bootstrap import open_service
 from loraledger.api.facade import Service
 from loraledger.api.limits import BodyLimits
+from loraledger.api.schemas import (
+    WEBHOOK_RESPONSES,
+    HealthAnswer,
+    RebuildAnswer,
+    ReconcileReport,
+    SyncReport,
+    TrainingVersionsDocument,
+    VersionEntry,
+    VersionHistory,
+    WebhookAnswer,
+    error_responses,
+)
 from loraledger.api.settings import MissingSetting, Settings
 from loraledger.domain import blobs
 from loraledger.domain.blobs import InvalidJson
@@ -76,8 +90,22 @@ def require_store(service: ServiceDep) -> None:
         )
 
 
+# Declared for OpenAPI only (auto_error=False: they never answer): the checks and their error
+# answers are require_api_token's and the webhook route's own.
+bearer_scheme = HTTPBearer(
+    scheme_name="apiToken",
+    description="`LORALEDGER_API_TOKEN`; needed by mutating routes when it is set.",
+    auto_error=False,
+)
+webhook_token_scheme = APIKeyQuery(
+    name="token",
+    scheme_name="webhookToken",
+    description="`LORALEDGER_WEBHOOK_SECRET`, in the webhook URL sent to RunPod.",
+    auto_error=False,
+)
+
 StoreUp = Depends(require_store)
-Mutating = [Depends(require_api_token)]
+Mutating = [Depends(require_api_token), Depends(bearer_scheme)]
 StyleId = Annotated[str, Path(pattern=STYLE_ID_PATTERN, description="positive integer, no leading zeros")]
 VersionName = Annotated[str, Path(max_length=12, description="V<n>, case-insensitive")]
 
@@ -138,7 +166,15 @@ router = APIRouter(dependencies=[StoreUp])
 health_router = APIRouter()
 
 
-@router.post("/styles/{style_id}/trainings", status_code=201, dependencies=Mutating)
+@router.post(
+    "/styles/{style_id}/trainings",
+    status_code=201,
+    dependencies=Mutating,
+    operation_id="startTraining",
+    response_model=VersionEntry,
+    response_model_exclude_unset=True,
+    responses=error_responses(400, 401, 408, 409, 413, 422, 502, 503),
+)
 def start_training(style_id: StyleId, body: StartTraining, service: ServiceDep) -> dict[str, Any]:
     style = style_of(style_id)
     name = version_of(body.version_name) if body.version_name is not None else None
@@ -152,10 +188,20 @@ def start_training(style_id: StyleId, body: StartTraining, service: ServiceDep) 
     )
 
 
-@router.post("/webhooks/runpod", responses={202: {"description": "unknown job, parked"}})
+@router.post(
+    "/webhooks/runpod",
+    dependencies=[Depends(webhook_token_scheme)],
+    operation_id="receiveRunpodWebhook",
+    response_model=WebhookAnswer,
+    response_model_exclude_unset=True,
+    responses=WEBHOOK_RESPONSES,
+)
 async def runpod_webhook(
-    request: Request, service: ServiceDep, token: Annotated[str, Query(max_length=512)] = ""
-) -> JSONResponse:
+    request: Request,
+    response: Response,
+    service: ServiceDep,
+    token: Annotated[str, Query(max_length=512)] = "",
+) -> dict[str, Any]:
     # `token` documents the parameter; the check reads the raw query, which sees every spelling.
     secret = service.settings.webhook_secret
     if secret is None:
@@ -175,17 +221,33 @@ async def runpod_webhook(
         "version": result.version_name,
         "decisions": list(result.decisions),
     }
-    return JSONResponse(answer, status_code=202 if result.result == "unmatched" else 200)
+    response.status_code = 202 if result.result == "unmatched" else 200
+    return answer
 
 
-@router.post("/sync/s3", dependencies=Mutating)
+@router.post(
+    "/sync/s3",
+    dependencies=Mutating,
+    operation_id="syncS3",
+    response_model=SyncReport,
+    response_model_exclude_unset=True,
+    responses=error_responses(400, 401, 408, 413, 422, 502, 503),
+)
 def sync_s3(service: ServiceDep, body: Annotated[SyncRequest | None, Body()] = None) -> dict[str, Any]:
     answer = service.sync(body.style_id if body else None).as_dict()
     answer["backups"] = [str(path) for path in service.take_backups()]
     return answer
 
 
-@router.get("/styles/{style_id}/training_versions.json", response_class=Response)
+# The file's own bytes (a Response, never re-serialised), described by its schema.
+@router.get(
+    "/styles/{style_id}/training_versions.json",
+    operation_id="getTrainingVersions",
+    responses={
+        200: {"model": TrainingVersionsDocument, "description": "The projection file, as on disk."},
+        **error_responses(404, 422, 503),
+    },
+)
 def training_versions(style_id: StyleId, service: ServiceDep) -> Response:
     style = style_of(style_id)
     text = service.document(style)
@@ -194,7 +256,13 @@ def training_versions(style_id: StyleId, service: ServiceDep) -> Response:
     return Response(content=text.encode(), media_type="application/json")
 
 
-@router.get("/styles/{style_id}/versions/{name}/history")
+@router.get(
+    "/styles/{style_id}/versions/{name}/history",
+    operation_id="getVersionHistory",
+    response_model=VersionHistory,
+    response_model_exclude_unset=True,
+    responses=error_responses(404, 422, 503),
+)
 def version_history(style_id: StyleId, name: VersionName, service: ServiceDep) -> dict[str, Any]:
     style, version = style_of(style_id), version_of(name)
     return service.history(style, version)
@@ -217,7 +285,15 @@ ANNOTATION_BODY = {
 }
 
 
-@router.patch("/styles/{style_id}/versions/{name}", dependencies=Mutating, openapi_extra=ANNOTATION_BODY)
+@router.patch(
+    "/styles/{style_id}/versions/{name}",
+    dependencies=Mutating,
+    openapi_extra=ANNOTATION_BODY,
+    operation_id="annotateVersion",
+    response_model=VersionEntry,
+    response_model_exclude_unset=True,
+    responses=error_responses(401, 404, 408, 413, 422, 503),
+)
 async def annotate_version(
     style_id: StyleId, name: VersionName, request: Request, service: ServiceDep
 ) -> dict[str, Any]:
@@ -228,7 +304,14 @@ async def annotate_version(
     return await run_in_threadpool(service.annotate, style, version, set_fields, cleared)
 
 
-@router.post("/projections/rebuild", dependencies=Mutating)
+@router.post(
+    "/projections/rebuild",
+    dependencies=Mutating,
+    operation_id="rebuildProjections",
+    response_model=RebuildAnswer,
+    response_model_exclude_unset=True,
+    responses=error_responses(401, 503),
+)
 def rebuild_projections(service: ServiceDep) -> dict[str, Any]:
     result = service.rebuild()
     return {
@@ -239,7 +322,14 @@ def rebuild_projections(service: ServiceDep) -> dict[str, Any]:
     }
 
 
-@router.post("/reconcile", dependencies=Mutating)
+@router.post(
+    "/reconcile",
+    dependencies=Mutating,
+    operation_id="reconcile",
+    response_model=ReconcileReport,
+    response_model_exclude_unset=True,
+    responses=error_responses(401, 422, 503),
+)
 def reconcile(
     service: ServiceDep, older_than: Annotated[str, Query(max_length=32, examples=["15m"])] = "15m"
 ) -> dict[str, Any]:
@@ -250,12 +340,21 @@ def reconcile(
     return service.reconcile(age).as_dict()
 
 
-@health_router.get("/healthz")
-def healthz(service: ServiceDep) -> JSONResponse:
+@health_router.get(
+    "/healthz",
+    operation_id="healthz",
+    response_model=HealthAnswer,
+    response_model_exclude_unset=True,
+    responses={
+        503: {"model": HealthAnswer, "description": "The event store does not answer, or refuses writes."}
+    },
+)
+def healthz(service: ServiceDep, response: Response) -> dict[str, str]:
     problem = service.health()
     if problem is None:
-        return JSONResponse({"status": "ok"})
-    return JSONResponse({"status": "unavailable", "detail": problem}, status_code=503)
+        return {"status": "ok"}
+    response.status_code = 503
+    return {"status": "unavailable", "detail": problem}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -360,6 +459,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Event-sourced record of LoRA training versions.",
         version="0.1.0",
         lifespan=lifespan,
+        # Answers are written by json.dumps, as they always were: pydantic's own JSON writer spells
+        # some floats differently (1e-05 as 0.00001), and the bytes are part of the contract.
+        default_response_class=JSONResponse,
+        # One schema per answer model, as validated (see VersionEntry in api/schemas.py).
+        separate_input_output_schemas=False,
     )
     app.include_router(router)
     app.include_router(health_router)
