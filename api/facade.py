@@ -23,7 +23,7 @@ from loraledger.adapters.s3_sync import sync_bucket
 from loraledger.adapters.store import store_answers, write_refusal
 from loraledger.adapters.training_start import start_training
 from loraledger.api.render import history_json
-from loraledger.api.settings import MissingSetting, Settings
+from loraledger.api.settings import Settings
 from loraledger.domain.ledger import ImportReport, Ledger, LedgerError, ReportResult, SyncReport
 from loraledger.projections.writer import CatchUp, ProjectionWriter, replay
 
@@ -35,7 +35,6 @@ STORE_CHECK_SECONDS = 1.0
 __all__ = [
     "ImportOutcome",
     "LegacyCheck",
-    "MissingSetting",
     "ReplayTargetRefused",
     "Service",
     "check_legacy_files",
