@@ -132,7 +132,8 @@ def child(kind: str, database_url: str, out_dir: str) -> dict[str, Any]:
         if kind == "rebuild":
             written = service.rebuild()  # the styles written (a list, or a CatchUp in later versions)
         elif kind == "replay":
-            written = service.replay(datetime.now(UTC), Path(out_dir) / "replay")
+            # beside the live folder, never inside it (replay refuses that)
+            written = service.replay(datetime.now(UTC), Path(f"{out_dir}-replayed"))
         styles = written if isinstance(written, list) else written.styles_written
         result.update(
             seconds=time.perf_counter() - start,
