@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from loraledger.adapters.runpod import RunPodClient, RunPodError, build_run_input
+from loraledger.application.start import StartCommands, TrainingRequest
 from loraledger.domain import blobs
-from loraledger.domain.ledger import Ledger, TrainingRequest
 
 
 class InvalidRunInput(ValueError):
@@ -25,7 +25,7 @@ class StartedTraining:
 
 
 def start_training(
-    ledger: Ledger,
+    start: StartCommands,
     runpod: RunPodClient,
     *,
     style_id: int,
@@ -44,14 +44,14 @@ def start_training(
         build_run_input(extra_input, model_name_field, "style_1_vV1", parameters)
     except ValueError as error:
         raise InvalidRunInput(f"input cannot carry the model name at {model_name_field!r}: {error}") from None
-    request = ledger.request_training(
+    request = start.request(
         style_id, version_name, parameters=parameters, description=description, fields=fields
     )
     try:
         run_input = build_run_input(extra_input, model_name_field, request.model_name, parameters)
         job = runpod.run(run_input, webhook_url)
     except RunPodError as error:
-        ledger.record_start_failure(request, f"RunPod did not start the job: {error}")
+        start.record_failure(request, f"RunPod did not start the job: {error}")
         raise
-    ledger.record_start(request, job.id)
+    start.record_start(request, job.id)
     return StartedTraining(request, job.id)

@@ -20,16 +20,16 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from loraledger.adapters.files import ProjectionFileWriter
 from loraledger.adapters.legacy_files import find_legacy_files, read_legacy_file
-from loraledger.adapters.reconcile import parse_duration
 from loraledger.adapters.runpod import RunPodError
 from loraledger.adapters.s3_listing import S3ListingError
 from loraledger.adapters.store import StoreConfigError, store_env, store_exists
 from loraledger.api.render import history_json, history_text
 from loraledger.api.service import Service
 from loraledger.api.settings import MissingSetting, Settings
-from loraledger.domain.ledger import LedgerError
+from loraledger.domain.errors import LedgerError
 from loraledger.domain.legacy import LegacyDocumentError
 from loraledger.domain.naming import NameRejected, parse_style_id, parse_version_name
+from loraledger.domain.parse_duration import parse_duration
 from loraledger.domain.times import parse_time
 
 app = typer.Typer(
@@ -184,7 +184,7 @@ def history(
 ) -> None:
     """A version's events and match decisions, oldest first."""
     with service() as svc:
-        answer = history_json(style, version, svc.ledger.history(style, version))
+        answer = history_json(style, version, svc.ledger.queries.history(style, version))
     if as_json:
         out.print(json.dumps(answer, indent=2, ensure_ascii=False), markup=False)
     else:

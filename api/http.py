@@ -20,17 +20,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
-from loraledger.adapters.reconcile import parse_duration
 from loraledger.adapters.runpod import RunPodError
 from loraledger.adapters.runpod_payloads import JobPayload
 from loraledger.adapters.s3_listing import S3ListingError
 from loraledger.adapters.training_start import InvalidRunInput
-from loraledger.api.render import history_json
+from loraledger.api.render import history_json, reconcile_report_json, sync_report_json, webhook_json
 from loraledger.api.service import Service
 from loraledger.api.settings import MissingSetting, Settings
 from loraledger.domain.blobs import InvalidJson
-from loraledger.domain.ledger import LedgerError, OwnedFieldError, UnknownVersion, VersionConflict
+from loraledger.domain.errors import LedgerError, OwnedFieldError, UnknownVersion, VersionConflict
 from loraledger.domain.naming import NameRejected, parse_style_id, parse_version_name
+from loraledger.domain.parse_duration import parse_duration
 
 log = logging.getLogger("loraledger")
 
@@ -125,9 +125,7 @@ def start_training(style_id: StyleId, body: StartTraining, service: ServiceDep) 
         extra_input=body.input,
         fields=body.fields,
     )
-    version = service.ledger.find_version(style, started.request.version_name)
-    assert version is not None
-    return version.document_entry()
+    return service.ledger.queries.entry(style, started.request.version_name)
 
 
 @router.post("/webhooks/runpod", responses={202: {"description": "unknown job, parked"}})
@@ -145,18 +143,12 @@ async def runpod_webhook(
     except ValidationError as error:
         raise HTTPException(422, f"not a RunPod job payload: {_first_error(error)}") from None
     result = await run_in_threadpool(service.receive_job_payload, payload)
-    answer = {
-        "result": result.result,
-        "style_id": result.style_id,
-        "version": result.version_name,
-        "decisions": list(result.decisions),
-    }
-    return JSONResponse(answer, status_code=202 if result.result == "unmatched" else 200)
+    return JSONResponse(webhook_json(result), status_code=202 if result.result == "unmatched" else 200)
 
 
 @router.post("/sync/s3", dependencies=Mutating)
 def sync_s3(service: ServiceDep, body: Annotated[SyncRequest | None, Body()] = None) -> dict[str, Any]:
-    answer = service.sync(body.style_id if body else None).as_dict()
+    answer = sync_report_json(service.sync(body.style_id if body else None))
     answer["backups"] = [str(path) for path in service.take_backups()]
     return answer
 
@@ -173,7 +165,7 @@ def training_versions(style_id: StyleId, service: ServiceDep) -> Response:
 @router.get("/styles/{style_id}/versions/{name}/history")
 def version_history(style_id: StyleId, name: VersionName, service: ServiceDep) -> dict[str, Any]:
     style, version = style_of(style_id), version_of(name)
-    return history_json(style, version, service.ledger.history(style, version))
+    return history_json(style, version, service.ledger.queries.history(style, version))
 
 
 @router.patch("/styles/{style_id}/versions/{name}", dependencies=Mutating)
@@ -207,7 +199,7 @@ def reconcile(
         age = parse_duration(older_than)
     except ValueError as error:
         raise HTTPException(422, str(error)) from None
-    return service.reconcile(age).as_dict()
+    return reconcile_report_json(service.reconcile(age))
 
 
 @health_router.get("/healthz")

@@ -19,15 +19,21 @@ from typing import Any
 
 from loraledger.adapters.files import ProjectionFileWriter
 from loraledger.adapters.legacy_files import find_legacy_files, read_legacy_file
-from loraledger.adapters.reconcile import ReconcileReport, parse_duration, reconcile_pending
 from loraledger.adapters.runpod import RunPodClient
 from loraledger.adapters.runpod_payloads import JobPayload, report_from_payload
+from loraledger.adapters.runpod_status import RunPodStatusSource
 from loraledger.adapters.s3_listing import make_s3_client
 from loraledger.adapters.s3_sync import sync_bucket
 from loraledger.adapters.store import prepare_store, store_answers, store_env
 from loraledger.adapters.training_start import StartedTraining, start_training
 from loraledger.api.settings import MissingSetting, Settings
-from loraledger.domain.ledger import ImportReport, Ledger, LedgerConfig, ReportResult, SyncReport
+from loraledger.application.imports import ImportReport
+from loraledger.application.ledger import Ledger, LedgerConfig
+from loraledger.application.reconcile import ReconcileReport
+from loraledger.application.reports import ReportResult
+from loraledger.application.sync import SyncReport
+from loraledger.domain.entries import Status
+from loraledger.domain.parse_duration import parse_duration
 from loraledger.domain.training_version import TrainingVersion
 from loraledger.projections.runner import CatchUp, ProjectionRunner, log_identity, replay
 from loraledger.projections.training_versions import render_document
@@ -67,9 +73,11 @@ class Service:
         if create_store:
             prepare_store(settings.database_url)
         env = store_env(settings.database_url, create=create_store)
-        self.ledger = Ledger(env, config=config) if clock is None else Ledger(env, config=config, clock=clock)
+        self.ledger = (
+            Ledger.open(env, config=config) if clock is None else Ledger.open(env, config=config, clock=clock)
+        )
         self.writer = ProjectionFileWriter(Path(settings.output_dir), settings.output_layout)
-        self.runner = ProjectionRunner(self.ledger, FileSink(self.writer))
+        self.runner = ProjectionRunner(self.ledger.store, FileSink(self.writer))
         self._backups: list[Path] = []
         self._backups_lock = threading.Lock()
         self._store_checked = (float("-inf"), True)
@@ -111,12 +119,13 @@ class Service:
         result = self.runner.catch_up()
         self._report_backups(result.backups)
         if not result.failed:
-            self.writer.write_mark(f"{log_identity(self.ledger)}:{result.position}")
+            self.writer.write_mark(f"{log_identity(self.ledger.store)}:{result.position}")
         return result
 
     def _head(self) -> str:
         """Where the log ends now (the form the files' marks use)."""
-        return f"{log_identity(self.ledger)}:{self.ledger.recorder.max_notification_id() or 0}"
+        store = self.ledger.store
+        return f"{log_identity(store)}:{store.recorder.max_notification_id() or 0}"
 
     def _report_backups(self, backups: list[Path]) -> None:
         for backup in backups:
@@ -175,7 +184,7 @@ class Service:
         for style_id in touched:
             try:
                 result = self.writer.write(
-                    style_id, render_document(self.ledger.style_versions(style_id)), position
+                    style_id, render_document(self.ledger.queries.style_versions(style_id)), position
                 )
             except (OSError, ValueError) as error:  # e.g. a style folder that leads outside
                 log.error("style %s: its file cannot be written: %s", style_id, error)
@@ -201,7 +210,7 @@ class Service:
         url_base = self.settings.effective_lora_url_base
         assert url_base is not None  # derived from the bucket when not set
         report = sync_bucket(
-            self.ledger,
+            self.ledger.sync,
             self.s3,
             bucket=bucket,
             prefix=self.settings.s3_prefix,
@@ -226,7 +235,7 @@ class Service:
         runpod = self.runpod
         try:
             return start_training(
-                self.ledger,
+                self.ledger.start,
                 runpod,
                 style_id=style_id,
                 version_name=version_name,
@@ -241,14 +250,14 @@ class Service:
             self._changed()
 
     def receive_job_payload(self, payload: JobPayload) -> ReportResult:
-        result = self.ledger.apply_report(report_from_payload(payload), source="webhook")
+        result = self.ledger.reports.apply(report_from_payload(payload), source="webhook")
         self._changed()
         return result
 
     def annotate(
         self, style_id: int, version_name: str, set_fields: dict[str, Any], cleared: list[str]
     ) -> TrainingVersion:
-        version = self.ledger.annotate(style_id, version_name, set_fields, cleared)
+        version = self.ledger.annotations.annotate(style_id, version_name, set_fields, cleared)
         self._changed()
         return version
 
@@ -260,7 +269,7 @@ class Service:
             if read.plan is None:
                 outcomes.append(ImportOutcome(found.path, None, read.errors))
                 continue
-            report = self.ledger.import_plan(read.plan, str(found.path), dry_run=dry_run)
+            report = self.ledger.imports.import_plan(read.plan, str(found.path), dry_run=dry_run)
             outcomes.append(ImportOutcome(found.path, report, (), tuple(read.plan.problems)))
         if not dry_run:
             self._write_styles({o.report.style_id for o in outcomes if o.report and o.report.events}, before)
@@ -268,33 +277,30 @@ class Service:
 
     def rebuild(self) -> CatchUp:
         """Every style's file regenerated from the whole history (`failed`: styles not writable)."""
-        self.runner = ProjectionRunner(self.ledger, FileSink(self.writer))
+        self.runner = ProjectionRunner(self.ledger.store, FileSink(self.writer))
         return self.catch_up()
 
     def replay(self, until: datetime, out_dir: Path) -> list[int]:
         writer = ProjectionFileWriter(out_dir, self.settings.output_layout)
-        return replay(self.ledger, until, FileSink(writer))
+        return replay(self.ledger.store, until, FileSink(writer))
 
     def reconcile(self, older_than: timedelta) -> ReconcileReport:
         grace = parse_duration(self.settings.reconcile_grace)
-        runpod = self.runpod
+        status = RunPodStatusSource(self.runpod)
         self.catch_up()
-        versions = [
-            version
+        pending = [
+            (version.style_id, version.version_name)
             for style_id in self.runner.documents.styles()
             for version in self.runner.documents.versions(style_id)
-            if version.status == "pending"
+            if version.status == Status.PENDING
         ]
-        fresh = [self.ledger.find_version(v.style_id, v.version_name) for v in versions]
-        report = reconcile_pending(
-            self.ledger, runpod, [v for v in fresh if v is not None], older_than=older_than, grace=grace
-        )
+        report = self.ledger.reconcile.run(pending, status, older_than=older_than, grace=grace)
         self.catch_up()
         return report
 
     def healthy(self) -> bool:
         """One bounded probe of the store (the store's own calls retry for most of a minute)."""
-        up = store_answers(self.settings.database_url, self.ledger)
+        up = store_answers(self.settings.database_url, self.ledger.store)
         self._store_checked = (time.monotonic(), up)
         return up
 

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Protocol, cast
 from uuid import UUID
 
+from eventsourcing.application import Application
 from eventsourcing.domain import CanMutateAggregate
 
-from loraledger.domain.ledger import Ledger
 from loraledger.projections.training_versions import StyleDocuments, is_training_version_topic
 
 READ_BATCH = 2_000
@@ -49,7 +49,7 @@ class CatchUp:
     backups: list[Path] = field(default_factory=list)
 
 
-def log_identity(ledger: Ledger) -> str:
+def log_identity(ledger: Application[UUID]) -> str:
     """A short id of this event log (from its first record), so positions of two logs never mix."""
     first = ledger.recorder.select_notifications(1, 1)
     if not first:
@@ -59,7 +59,9 @@ def log_identity(ledger: Ledger) -> str:
     return digest.hexdigest()[:16]
 
 
-def read_batches(ledger: Ledger, after: int) -> Iterator[tuple[int, list[CanMutateAggregate[UUID]]]]:
+def read_batches(
+    ledger: Application[UUID], after: int
+) -> Iterator[tuple[int, list[CanMutateAggregate[UUID]]]]:
     """(last notification id read, its TrainingVersion events) per batch after `after`, in log order.
 
     The position advances over other aggregates' events too, so a reader never reads them twice.
@@ -90,7 +92,7 @@ class ProjectionRunner:
     and the CLI that must see their files on disk call `catch_up()` (fold, then flush).
     """
 
-    def __init__(self, ledger: Ledger, sink: DocumentSink) -> None:
+    def __init__(self, ledger: Application[UUID], sink: DocumentSink) -> None:
         self.ledger = ledger
         self.sink = sink
         self.documents = StyleDocuments()
@@ -154,7 +156,7 @@ class ProjectionRunner:
             return self.documents.render(style_id)
 
 
-def replay(ledger: Ledger, until: datetime | None, sink: DocumentSink) -> list[int]:
+def replay(ledger: Application[UUID], until: datetime | None, sink: DocumentSink) -> list[int]:
     """Write every style's document as it was at `until`; returns the styles written."""
     head = 0
     documents = StyleDocuments()

@@ -101,7 +101,7 @@ def remove_projection_files(root: Path) -> None:
 
 
 def head(service: Service) -> int:
-    return service.ledger.recorder.max_notification_id() or 0
+    return service.ledger.store.recorder.max_notification_id() or 0
 
 
 def snapshot(service: Service, style_ids: list[int]) -> dict[int, bytes]:
@@ -182,15 +182,15 @@ def test_rebuild_from_scratch_gives_the_bytes_kept_up_incrementally(
     service.import_path(tree, None)
     ledger = service.ledger
     # More history after the import, each step written incrementally by the service's runner.
-    request = ledger.request_training(1, None, parameters={"learning_rate": 0.0002}, description="next")
-    ledger.record_start(request, "0b5c3a3e-2f8e-4a53-9d55-4c1f2a7d0e11-e1")
+    request = ledger.start.request(1, None, parameters={"learning_rate": 0.0002}, description="next")
+    ledger.start.record_start(request, "0b5c3a3e-2f8e-4a53-9d55-4c1f2a7d0e11-e1")
     service.catch_up()
-    ledger.request_training(2, "V3", parameters={"max_train_steps": 1200}, fields={"selectionSetId": 4})
+    ledger.start.request(2, "V3", parameters={"max_train_steps": 1200}, fields={"selectionSetId": 4})
     service.catch_up()
     service.annotate(1, "V7", {"isGood": True, "note": "ünïcode ✓"}, [])
     service.annotate(82, "V6", {}, ["isGood"])
     moment = datetime(2025, 11, 2, 10, 30, 5, 123000, tzinfo=UTC)
-    ledger.observe_lora_files(
+    ledger.sync.observe(
         [
             LoraObject(f"models/{request.model_name}.safetensors", "e1", 10, moment),
             LoraObject("models/style_2_vV3.safetensors", "e2", 11, moment),
@@ -220,7 +220,7 @@ def test_two_threads_annotating_one_version_fifty_times_each_lose_nothing(
     make_service: ServiceFactory, tmp_path: Path
 ) -> None:
     service = make_service()
-    service.ledger.request_training(5, "V1", parameters={"learning_rate": 0.0001})
+    service.ledger.start.request(5, "V1", parameters={"learning_rate": 0.0001})
     errors: list[BaseException] = []
     start = threading.Barrier(2)
 
@@ -239,10 +239,10 @@ def test_two_threads_annotating_one_version_fifty_times_each_lose_nothing(
         thread.join(timeout=120)
 
     assert errors == []
-    entry = service.ledger.find_version(5, "V1").entry
+    entry = service.ledger.queries.find_version(5, "V1").entry
     expected = {f"{p}{i}": i for p in ("a", "b") for i in range(50)}
     assert {k: v for k, v in entry.items() if k in expected} == expected
-    events = service.ledger.history(5, "V1")
+    events = service.ledger.queries.history(5, "V1")
     assert sum(type(e).__name__ == "Annotated" for e in events) == 100
     written = service.writer.path_for(5).read_text(encoding="utf-8")
     assert all(f'"{key}": {value}' in written for key, value in expected.items())
@@ -259,7 +259,7 @@ def test_two_services_on_one_database_racing_to_request_versions_of_one_style_lo
         try:
             start.wait()
             for name in names:
-                service.ledger.request_training(9, name, parameters={"n": name})
+                service.ledger.start.request(9, name, parameters={"n": name})
                 service.catch_up()
         except BaseException as error:
             errors.append(error)
@@ -274,7 +274,7 @@ def test_two_services_on_one_database_racing_to_request_versions_of_one_style_lo
     assert errors == []
     expected = [f"V{n}" for n in range(40, 0, -1)]
     for service in services:
-        assert service.ledger.version_names(9) == expected
+        assert service.ledger.queries.version_names(9) == expected
         service.catch_up()
     written = services[0].writer.path_for(9).read_text(encoding="utf-8")
     assert [line.split('"')[3] for line in written.splitlines() if '"name":' in line] == expected
@@ -287,13 +287,13 @@ def test_a_file_edited_by_hand_between_two_writes_is_backed_up_and_reported(
     make_service: ServiceFactory, tmp_path: Path
 ) -> None:
     service = make_service()
-    service.ledger.request_training(3, "V1", parameters={"learning_rate": 0.0001})
+    service.ledger.start.request(3, "V1", parameters={"learning_rate": 0.0001})
     service.catch_up()
     path = service.writer.path_for(3)
     edited = path.read_text(encoding="utf-8").replace('"status"', '"isGood": true,\n      "status"')
     path.write_text(edited, encoding="utf-8")
 
-    service.ledger.annotate(3, "V1", {"selectionSetId": 7}, [])
+    service.ledger.annotations.annotate(3, "V1", {"selectionSetId": 7}, [])
     result = service.catch_up()
 
     backups = sorted(path.parent.glob(f"{DOCUMENT}.external-*.bak"))
@@ -302,6 +302,6 @@ def test_a_file_edited_by_hand_between_two_writes_is_backed_up_and_reported(
     assert result.backups == [backups[0]]
     assert '"selectionSetId": 7' in path.read_text(encoding="utf-8")
 
-    service.ledger.annotate(3, "V1", {"imageCount": 12}, [])
+    service.ledger.annotations.annotate(3, "V1", {"imageCount": 12}, [])
     assert service.catch_up().backups == []
     assert len(list(path.parent.glob(f"{DOCUMENT}.external-*.bak"))) == 1
