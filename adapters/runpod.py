@@ -1,17 +1,18 @@
-"""A small httpx client for RunPod serverless (`/run` and `/status`), plus run-input helpers.
+"""A small httpx client for RunPod serverless (`/run` and `/status`); the run input is built in
+adapters/runpod_input.py.
 
 No RunPod SDK: the `runpod` package is a worker runtime with heavy dependencies. This module only
 starts jobs and asks for their status, following the documented API (`POST /v2/{endpoint}/run`,
 `GET /v2/{endpoint}/status/{id}`, `Authorization: Bearer <key>`).
 
 Secrets: the API key lives only in the `httpx.Client`'s default headers (whose repr httpx
-redacts); it is never put in exception messages, reprs or log records. Webhook URLs may carry a
-secret too, so request bodies are never logged or quoted in errors either.
+redacts); it is never put in exception messages, reprs or log records. Webhook URLs carry a
+secret too, so request bodies are never logged or quoted by us; RunPod's answers may quote them,
+so every message goes through `redaction.redact` (the key is registered there).
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import random
@@ -30,6 +31,8 @@ from tenacity import (
     stop_after_attempt,
 )
 
+from loraledger.adapters.redaction import redact, register_secrets
+
 __all__ = [
     "DEFAULT_MODEL_NAME_FIELD",
     "RunPodClient",
@@ -37,8 +40,6 @@ __all__ = [
     "RunPodRefused",
     "RunPodUnavailable",
     "SubmittedJob",
-    "build_run_input",
-    "put_at_path",
 ]
 
 logger = logging.getLogger(__name__)
@@ -54,9 +55,11 @@ _BODY_EXCERPT_CHARS: Final = 200
 
 
 class RunPodError(Exception):
-    """RunPod did not do what was asked. The message never contains the API key."""
+    """RunPod did not do what was asked. The message never contains a registered secret (the API
+    key, the webhook secret) nor a `token=` value, in any spelling: RunPod's answers may quote them."""
 
     def __init__(self, message: str, *, status_code: int | None = None, retryable: bool = False):
+        message = redact(message)
         super().__init__(message)
         self.message = message
         self.status_code = status_code
@@ -154,6 +157,7 @@ class RunPodClient:
         if not isinstance(api_key, str) or _API_KEY_RE.fullmatch(api_key) is None:
             # Deliberately does not echo the value.
             raise ValueError("RunPod api_key must be non-empty visible ASCII without whitespace")
+        register_secrets(api_key)
         if attempts < 1:
             raise ValueError(f"attempts must be at least 1, got {attempts}")
         if not timeout > 0:
@@ -219,6 +223,14 @@ class RunPodClient:
         if not isinstance(job_id, str) or not job_id:
             raise RunPodError(
                 f"RunPod {what}: HTTP {response.status_code} answer has no job 'id' (keys: {sorted(data)})",
+                status_code=response.status_code,
+            )
+        if _SEGMENT_RE.fullmatch(job_id) is None:
+            # The id is stored, matched against webhooks and put into `/status/{id}` URLs later:
+            # one that could change a path (`../`, `?`, `%`) is refused before anything keeps it.
+            raise RunPodError(
+                f"RunPod {what}: HTTP {response.status_code} answer has an unusable job id "
+                f"{job_id[:80]!r}: expected 1-128 of [A-Za-z0-9_-]",
                 status_code=response.status_code,
             )
         status = data.get("status")
@@ -327,70 +339,15 @@ class RunPodClient:
         return data
 
     def _excerpt(self, response: httpx.Response) -> str:
-        """A short, key-redacted excerpt of a response body for error messages."""
+        """A short, redacted excerpt of a response body for error messages."""
         try:
             text = response.text.strip()
         except Exception:  # undecodable body
             return ""
         if not text:
             return ""
-        secret = self._http.headers.get("Authorization", "").removeprefix("Bearer ")
-        if secret:
-            text = text.replace(secret, "***")
+        # Redacted before it is cut: a cut through a secret would leave its start behind.
+        text = redact(text)
         if len(text) > _BODY_EXCERPT_CHARS:
             text = text[:_BODY_EXCERPT_CHARS] + "..."
         return f": {text}"
-
-
-# -- run input ---------------------------------------------------------------------------------
-
-
-def put_at_path(target: dict[str, Any], dotted_path: str, value: Any) -> dict[str, Any]:
-    """Set `value` at `dotted_path` ("a.b.c") in `target`, creating missing intermediate dicts.
-
-    Returns the dict that holds the final key. Raises ValueError if a segment is empty or an
-    existing intermediate value is not a dict (nothing is changed in that case).
-    """
-    segments = dotted_path.split(".")
-    if any(not segment for segment in segments):
-        raise ValueError(f"invalid dotted path {dotted_path!r}: empty segment")
-    # Check the existing part of the path first so a failure leaves `target` untouched.
-    node: dict[str, Any] = target
-    for depth, segment in enumerate(segments[:-1]):
-        if segment not in node:
-            break  # the rest of the path is created below
-        child = node[segment]
-        if not isinstance(child, dict):
-            where = ".".join(segments[: depth + 1])
-            raise ValueError(
-                f"cannot set {dotted_path!r}: {where!r} holds {type(child).__name__}, not an object"
-            )
-        node = child
-    holder = target
-    for segment in segments[:-1]:
-        holder = holder.setdefault(segment, {})
-    holder[segments[-1]] = value
-    return holder
-
-
-def build_run_input(
-    extra_input: dict[str, Any],
-    model_name_field: str,
-    model_name: str,
-    parameters: dict[str, Any],
-) -> dict[str, Any]:
-    """The `input` for `/run`: a deep copy of `extra_input` with the model name and parameters.
-
-    `model_name` is put at `model_name_field` (usually `DEFAULT_MODEL_NAME_FIELD`,
-    "training_config.model_name"); `parameters` are merged (shallowly, values deep-copied) into
-    the object that holds that key, overriding `extra_input` values there. A parameter with the
-    same name as the model-name key does not override the model name. The arguments are not
-    modified.
-    """
-    run_input = copy.deepcopy(extra_input)
-    holder = put_at_path(run_input, model_name_field, model_name)
-    name_key = model_name_field.rsplit(".", 1)[-1]
-    for key, value in parameters.items():
-        if key != name_key:
-            holder[key] = copy.deepcopy(value)
-    return run_input

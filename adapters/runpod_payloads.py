@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from loraledger.adapters.redaction import redact
 from loraledger.domain import blobs
 from loraledger.domain.matching import SUCCESS_OUTPUT_STATUSES
 from loraledger.domain.observations import JobReport
@@ -38,7 +39,8 @@ def _text(value: Any, limit: int = 2_000) -> str | None:
     if value is None or value == "":
         return None
     text = value if isinstance(value, str) else repr(value)
-    return text[:limit]
+    # Kept on events, so public: a worker's error may quote its input or the webhook URL.
+    return redact(text)[:limit]
 
 
 def _plain(value: Any) -> bool:

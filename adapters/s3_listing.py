@@ -7,7 +7,6 @@ into one `S3ListingError` with a short, credential-free message.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.utils import parse_timestamp
 
+from loraledger.adapters.redaction import mask_credential_shapes, redact
 from loraledger.domain.observations import LoraObject
 
 __all__ = [
@@ -30,12 +30,6 @@ __all__ = [
 
 PAGE_SIZE = 1000
 _MAX_DETAIL_CHARS = 300
-
-# Anything that could be a credential is masked before it reaches a message: AWS access key ids,
-# 40-character secret-key-shaped tokens, and `user:password@` in URLs.
-_ACCESS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA|AIDA|AROA)[A-Z0-9]{12,}\b")
-_SECRET_LIKE = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])")
-_URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
 
 class S3ListingError(Exception):
@@ -186,15 +180,6 @@ def _message(bucket: str, prefix: str, detail: str) -> str:
 
 
 def _scrub(text: str) -> str:
-    """Mask anything credential-shaped in text that came from the server or from botocore."""
-    text = _URL_USERINFO.sub("***@", text)
-    text = _ACCESS_KEY_ID.sub("***", text)
-    return _SECRET_LIKE.sub(_mask_secret_like, text)
-
-
-def _mask_secret_like(match: re.Match[str]) -> str:
-    token = match.group(0)
-    # Secret keys mix cases; bucket names, hex digests and request ids do not.
-    if any(c.isupper() for c in token) and any(c.islower() for c in token):
-        return "***"
-    return token
+    """Mask the known secrets and anything credential-shaped in text that came from the server or
+    from botocore (the AWS keys are botocore's, not in our settings)."""
+    return redact(mask_credential_shapes(text))

@@ -155,3 +155,34 @@ def store_answers(database_url: str, application: Any) -> bool:
     except psycopg.Error:
         return False
     return True
+
+
+# Errors that mean the store refuses writes while it may still answer reads.
+_SQLITE_REFUSALS = {8: "the database is read-only", 10: "disk I/O error", 13: "the disk is full"}
+_POSTGRES_REFUSALS = {
+    "53100": "the disk is full",
+    "25006": "the database is read-only",
+    "58030": "disk I/O error",
+}
+
+
+def write_refusal(error: BaseException | None) -> str | None:
+    """Why the store refused a write when that is the store's own state (disk full, read-only,
+    I/O error), else None (no error, a conflict, bad data, or a connection that failed: a
+    connection that fails shows in `store_answers` already)."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        sqlite_code = getattr(error, "sqlite_errorcode", None)  # the primary code is the low byte
+        if isinstance(sqlite_code, int) and sqlite_code & 0xFF in _SQLITE_REFUSALS:
+            return f"{_SQLITE_REFUSALS[sqlite_code & 0xFF]} ({_first_line(error)})"
+        sqlstate = getattr(error, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate in _POSTGRES_REFUSALS:
+            return f"{_POSTGRES_REFUSALS[sqlstate]} ({_first_line(error)})"
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__

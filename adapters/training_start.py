@@ -9,9 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from loraledger.adapters.runpod import RunPodClient, RunPodError, build_run_input
+from loraledger.adapters.redaction import redact
+from loraledger.adapters.runpod import RunPodClient, RunPodError
+from loraledger.adapters.runpod_input import build_run_input
 from loraledger.application.start import StartCommands, TrainingRequest
 from loraledger.domain import blobs
+from loraledger.domain.errors import JobIdTaken
 
 
 class InvalidRunInput(ValueError):
@@ -38,7 +41,8 @@ def start_training(
     webhook_url: str,
 ) -> StartedTraining:
     """Raises InvalidRunInput and the ledger's errors (conflict, bad name) before anything is
-    recorded, and RunPodError after recording the attempt as failed."""
+    recorded, and RunPodError after recording the attempt as failed (RunPod refused, could not be
+    reached, or answered a job id that is not usable or already names another attempt)."""
     try:
         blobs.check(extra_input, "input")
         build_run_input(extra_input, model_name_field, "style_1_vV1", parameters)
@@ -51,7 +55,15 @@ def start_training(
         run_input = build_run_input(extra_input, model_name_field, request.model_name, parameters)
         job = runpod.run(run_input, webhook_url)
     except RunPodError as error:
-        start.record_failure(request, f"RunPod did not start the job: {error}")
+        # The reason is public (the file, the history): never a secret RunPod quoted back.
+        start.record_failure(request, redact(f"RunPod did not start the job: {error}"))
         raise
-    start.record_start(request, job.id)
+    try:
+        start.record_start(request, job.id)
+    except JobIdTaken as taken:
+        # RunPod's answer cannot be this attempt's: its webhook would land on the other attempt.
+        # A bad answer from RunPod, like a refusal: the attempt fails with the reason, never pending.
+        reason = f"RunPod answered /run with job id {job.id}, which cannot be this attempt's: {taken}"
+        start.record_failure(request, reason)
+        raise RunPodError(reason) from None
     return StartedTraining(request, job.id)

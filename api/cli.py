@@ -20,6 +20,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from loraledger.adapters.files import ProjectionFileWriter
 from loraledger.adapters.legacy_files import find_legacy_files, read_legacy_file
+from loraledger.adapters.redaction import escape_controls, install_log_redaction, json_for_terminal, redact
 from loraledger.adapters.runpod import RunPodError
 from loraledger.adapters.s3_listing import S3ListingError
 from loraledger.adapters.store import StoreConfigError, store_env, store_exists
@@ -39,8 +40,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# No emoji codes: `:smile:` in a key is data, not a picture.
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 T = TypeVar("T")
 
 # Failures a command explains in one line (exit 1) instead of a traceback.
@@ -58,8 +60,14 @@ EXPLAINED = (
 )
 
 
+def say(line: str) -> None:
+    """One line for a person: secrets redacted, control characters (from S3 keys, files, RunPod)
+    shown as escapes instead of acted on by the terminal."""
+    out.print(escape_controls(redact(line)), markup=False)
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"error: {message}", markup=False)
+    err.print(f"error: {escape_controls(redact(message))}", markup=False)
     raise typer.Exit(code)
 
 
@@ -82,7 +90,7 @@ def service(create_store: bool = True, **overrides: Any) -> Iterator[Service]:
             yield svc
         finally:
             for backup in svc.take_backups():
-                out.print(f"kept {backup}: the file had been changed by someone else", markup=False)
+                say(f"kept {backup}: the file had been changed by someone else")
             svc.close()
 
 
@@ -155,14 +163,13 @@ def sync(style: StyleOption = None) -> None:
                 report = svc.sync(style, advance)
         else:
             report = svc.sync(style)
-    out.print(
+    say(
         f"scanned {report.scanned}: {report.matched_pending} completed pending versions, "
         f"{report.matched_synced} matched synced versions, {report.created} created, "
-        f"{report.unchanged} unchanged, {len(report.skipped)} skipped; {report.events} events recorded",
-        markup=False,
+        f"{report.unchanged} unchanged, {len(report.skipped)} skipped; {report.events} events recorded"
     )
     for skipped in report.skipped:
-        out.print(f"  skipped {skipped['key']}: {skipped['reason']}", markup=False)
+        say(f"  skipped {skipped['key']}: {skipped['reason']}")
 
 
 @app.command()
@@ -171,7 +178,7 @@ def rebuild() -> None:
     with service() as svc:
         result = svc.rebuild()
     styles = result.styles_written
-    out.print(f"wrote {len(styles)} styles: {', '.join(map(str, styles)) or '-'}", markup=False)
+    say(f"wrote {len(styles)} styles: {', '.join(map(str, styles)) or '-'}")
     if result.failed:
         fail(f"the files of styles {', '.join(map(str, result.failed))} could not be written (see above)")
 
@@ -186,9 +193,10 @@ def history(
     with service() as svc:
         answer = history_json(style, version, svc.ledger.queries.history(style, version))
     if as_json:
-        out.print(json.dumps(answer, indent=2, ensure_ascii=False), markup=False)
+        # Exact data: JSON escapes whatever a terminal would act on, so nothing is redacted here.
+        out.print(json_for_terminal(json.dumps(answer, indent=2, ensure_ascii=False)), markup=False)
     else:
-        out.print(history_text(answer), markup=False)
+        out.print(redact(history_text(answer)), markup=False)  # its lines are escaped already
 
 
 @app.command()
@@ -199,7 +207,7 @@ def replay(
     """Write the JSON files as they were at a time."""
     with service() as svc:
         styles = svc.replay(until, out_dir)
-    out.print(f"wrote {len(styles)} styles as of {until.isoformat()} into {out_dir}", markup=False)
+    say(f"wrote {len(styles)} styles as of {until.isoformat()} into {out_dir}")
 
 
 @app.command("import")
@@ -219,18 +227,17 @@ def import_(
     for outcome in outcomes:
         if outcome.report is None:
             refused += 1
-            out.print(f"{outcome.path}: refused, nothing recorded", markup=False)
+            say(f"{outcome.path}: refused, nothing recorded")
             for error in outcome.errors:
-                out.print(f"  {error}", markup=False)
+                say(f"  {error}")
             continue
         r = outcome.report
-        out.print(
+        say(
             f"{outcome.path}: style {r.style_id}, {r.versions} versions, {r.imported} imported, "
-            f"{r.merged} merged, {r.already_imported} already imported; {verb} {r.events} events",
-            markup=False,
+            f"{r.merged} merged, {r.already_imported} already imported; {verb} {r.events} events"
         )
         for problem in outcome.problems:
-            out.print(f"  {problem}", markup=False)
+            say(f"  {problem}")
     if not outcomes:
         fail(f"no training_versions.json found under {path}")
     if refused:
@@ -266,9 +273,9 @@ def doctor(
         found_problems = list(read.errors) + (read.plan.problems if read.plan else [])
         problems += len(found_problems)
         state = "ok" if not found_problems else f"{len(found_problems)} problems"
-        out.print(f"{found.path}: {state}", markup=False)
+        say(f"{found.path}: {state}")
         for problem in found_problems:
-            out.print(f"  {problem}", markup=False)
+            say(f"  {problem}")
     if problems:
         raise typer.Exit(1)
 
@@ -286,16 +293,16 @@ def reconcile(
         raise typer.BadParameter(str(error)) from None
     with service() as svc:
         report = svc.reconcile(age)
-    out.print(
+    say(
         f"checked {report.checked}: {report.applied} applied, {report.still_running} still running, "
-        f"{report.failed_unknown} failed as unknown, {report.waiting} waiting, {len(report.errors)} errors",
-        markup=False,
+        f"{report.failed_unknown} failed as unknown, {report.waiting} waiting, {len(report.errors)} errors"
     )
     for problem in report.errors:
-        out.print(f"  {problem['style_id']} {problem['version']}: {problem['error']}", markup=False)
+        say(f"  {problem['style_id']} {problem['version']}: {problem['error']}")
     if report.errors:
         raise typer.Exit(1)
 
 
 def main() -> None:
+    install_log_redaction()  # a command's warnings go to stderr too
     app()

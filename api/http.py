@@ -7,26 +7,29 @@ token when `LORALEDGER_API_TOKEN` is set; the webhook has its own secret in `?to
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
+from urllib.parse import unquote_plus
 
 from eventsourcing.persistence import PersistenceError
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, StrictInt, ValidationError
 
+from loraledger.adapters.redaction import install_log_redaction, redact, register_secrets
 from loraledger.adapters.runpod import RunPodError
 from loraledger.adapters.runpod_payloads import JobPayload
 from loraledger.adapters.s3_listing import S3ListingError
 from loraledger.adapters.training_start import InvalidRunInput
+from loraledger.api.limits import BodyLimits
 from loraledger.api.render import history_json, reconcile_report_json, sync_report_json, webhook_json
 from loraledger.api.service import Service
 from loraledger.api.settings import MissingSetting, Settings
+from loraledger.domain import blobs
 from loraledger.domain.blobs import InvalidJson
 from loraledger.domain.errors import LedgerError, OwnedFieldError, UnknownVersion, VersionConflict
 from loraledger.domain.naming import NameRejected, parse_style_id, parse_version_name
@@ -35,7 +38,6 @@ from loraledger.domain.parse_duration import parse_duration
 log = logging.getLogger("loraledger")
 
 STYLE_ID_PATTERN = r"^[1-9][0-9]{0,8}$"
-TOKEN_IN_QUERY = re.compile(r"((?:^|[?&])token=)[^&\s]*")
 
 
 # --------------------------------------------------------------------------- dependencies
@@ -90,6 +92,24 @@ def version_of(text: str) -> str:
         raise HTTPException(422, rejected.reason) from None
 
 
+def _webhook_token(query_string: bytes) -> str | None:
+    """The `token` query parameter, spelled exactly so and given once (the URL we send RunPod).
+
+    Any other spelling of the name (`tok%65n`, `TOKEN`, after a `;`) or a second `token` makes
+    the request ambiguous: it is refused as having no token, instead of guessing which one counts.
+    """
+    found: list[str] = []
+    for pair in query_string.decode("latin-1").split("&"):
+        name, _, value = pair.partition("=")
+        if name == "token":
+            found.append(unquote_plus(value))
+        elif any(
+            unquote_plus(piece.partition("=")[0]).strip().casefold() == "token" for piece in pair.split(";")
+        ):
+            return None
+    return found[0] if len(found) == 1 else None
+
+
 # --------------------------------------------------------------------------- bodies
 
 
@@ -104,7 +124,8 @@ class StartTraining(BaseModel):
 
 
 class SyncRequest(BaseModel):
-    style_id: int | None = Field(default=None, ge=1, le=999_999_999)
+    # A JSON integer only: lax parsing would read "1_0" as 10, and "+1", " 1 ", true or 1.0 as 1.
+    style_id: StrictInt | None = Field(default=None, ge=1, le=999_999_999)
 
 
 # --------------------------------------------------------------------------- routes
@@ -132,11 +153,13 @@ def start_training(style_id: StyleId, body: StartTraining, service: ServiceDep) 
 async def runpod_webhook(
     request: Request, service: ServiceDep, token: Annotated[str, Query(max_length=512)] = ""
 ) -> JSONResponse:
+    # `token` documents the parameter; the check reads the raw query, which sees every spelling.
     secret = service.settings.webhook_secret
     if secret is None:
         raise HTTPException(503, "webhooks are refused: LORALEDGER_WEBHOOK_SECRET is not set")
-    if not secrets.compare_digest(token.encode(), secret.get_secret_value().encode()):
-        raise HTTPException(401, "missing or wrong webhook token")
+    given = _webhook_token(request.scope.get("query_string", b""))
+    if given is None or not secrets.compare_digest(given.encode(), secret.get_secret_value().encode()):
+        raise HTTPException(401, "missing or wrong webhook token (it goes once, as ?token=)")
     body = await _read_limited(request, service.settings.webhook_max_bytes)
     try:
         payload = JobPayload.model_validate_json(body)
@@ -168,17 +191,33 @@ def version_history(style_id: StyleId, name: VersionName, service: ServiceDep) -
     return history_json(style, version, service.ledger.queries.history(style, version))
 
 
-@router.patch("/styles/{style_id}/versions/{name}", dependencies=Mutating)
-def annotate_version(
-    style_id: StyleId,
-    name: VersionName,
-    service: ServiceDep,
-    fields: Annotated[dict[str, Any], Body(description="fields to set; null clears a field")],
+# The body is read here, not by FastAPI, so that its size is limited while it arrives.
+ANNOTATION_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "additionalProperties": True,
+                    "description": "fields to set; null clears a field",
+                }
+            }
+        },
+    }
+}
+
+
+@router.patch("/styles/{style_id}/versions/{name}", dependencies=Mutating, openapi_extra=ANNOTATION_BODY)
+async def annotate_version(
+    style_id: StyleId, name: VersionName, request: Request, service: ServiceDep
 ) -> dict[str, Any]:
     style, version = style_of(style_id), version_of(name)
+    fields = _json_object(await _read_limited(request, blobs.MAX_BYTES))
     set_fields = {key: value for key, value in fields.items() if value is not None}
     cleared = [key for key, value in fields.items() if value is None]
-    return service.annotate(style, version, set_fields, cleared).document_entry()
+    annotated = await run_in_threadpool(service.annotate, style, version, set_fields, cleared)
+    return annotated.document_entry()
 
 
 @router.post("/projections/rebuild", dependencies=Mutating)
@@ -204,11 +243,10 @@ def reconcile(
 
 @health_router.get("/healthz")
 def healthz(service: ServiceDep) -> JSONResponse:
-    if service.healthy():
+    problem = service.health()
+    if problem is None:
         return JSONResponse({"status": "ok"})
-    return JSONResponse(
-        {"status": "unavailable", "detail": "the event store does not answer"}, status_code=503
-    )
+    return JSONResponse({"status": "unavailable", "detail": problem}, status_code=503)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -228,6 +266,17 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _json_object(body: bytes) -> dict[str, Any]:
+    """A body that must be a JSON object; 422 with the reason otherwise."""
+    try:
+        value = blobs.parse(body)
+    except ValueError as error:  # not JSON, not UTF-8, or nested too deep to read
+        raise HTTPException(422, f"the body is not JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise HTTPException(422, "the body must be a JSON object of fields")
+    return value
+
+
 def _first_error(error: ValidationError) -> str:
     first = error.errors()[0]
     where = ".".join(str(part) for part in first.get("loc", ())) or "body"
@@ -235,7 +284,7 @@ def _first_error(error: ValidationError) -> str:
 
 
 def _error(status: int, detail: str) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status)
+    return JSONResponse({"detail": redact(detail)}, status_code=status)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -263,17 +312,6 @@ async def _store_unavailable(_: Request, error: Exception) -> JSONResponse:
         status_code=503,
         headers={"Retry-After": "5"},
     )
-
-
-class RedactQueryTokens(logging.Filter):
-    """uvicorn's access log prints the path with its query: the webhook secret must not show."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                TOKEN_IN_QUERY.sub(r"\1***", arg) if isinstance(arg, str) else arg for arg in record.args
-            )
-        return True
 
 
 async def _validation_error(_: Request, error: Exception) -> JSONResponse:
@@ -305,7 +343,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await run_in_threadpool(service.close)
 
-    logging.getLogger("uvicorn.access").addFilter(RedactQueryTokens())
+    register_secrets(*settings.secret_values())
+    # Every log line (uvicorn's access log prints the query) goes out redacted.
+    install_log_redaction()
     app = FastAPI(
         title="loraledger",
         summary="Event-sourced record of LoRA training versions.",
@@ -315,4 +355,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(health_router)
     install_error_handlers(app)
+    app.add_middleware(
+        BodyLimits,
+        max_bytes=settings.max_body_bytes,
+        read_timeout=settings.body_read_timeout,
+        route_limits={"/webhooks/runpod": settings.webhook_max_bytes},
+    )
     return app

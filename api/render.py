@@ -10,12 +10,13 @@ from uuid import UUID
 
 from eventsourcing.domain import CanMutateAggregate
 
+from loraledger.adapters.redaction import escape_controls
 from loraledger.application.reconcile import ReconcileReport
 from loraledger.application.reports import ReportResult
 from loraledger.application.sync import SyncReport
 from loraledger.domain import blobs
 from loraledger.domain.times import format_time
-from loraledger.domain.training_version import HISTORY_BLOB_FIELDS
+from loraledger.domain.training_version import HISTORY_BLOB_FIELDS, too_deep_warning
 
 _NOT_DATA = {"originator_id", "originator_version", "timestamp", "decision", "originator_topic"}
 
@@ -34,6 +35,9 @@ def event_json(event: CanMutateAggregate[UUID]) -> dict[str, Any]:
     decision = getattr(event, "decision", None)
     if decision:
         answer["decision"] = decision
+    warning = too_deep_warning(event)
+    if warning is not None:
+        answer["warning"] = warning
     return answer
 
 
@@ -42,7 +46,10 @@ def history_json(style_id: int, version_name: str, events: list[CanMutateAggrega
 
 
 def history_text(history: dict[str, Any]) -> str:
-    """A readable account: one block per event, the decision's rule and every candidate's why."""
+    """A readable account: one block per event, the decision's rule and every candidate's why.
+
+    For a terminal: each line's control characters (an S3 key, a worker's error) are escaped, so
+    the text has no line breaks and no escape sequences but ours."""
     lines = [f"style {history['style_id']} {history['version']}: {len(history['events'])} events"]
     for event in history["events"]:
         data = event["data"]
@@ -63,7 +70,9 @@ def history_text(history: dict[str, Any]) -> str:
                 )
             for note in decision.get("notes", []):
                 lines.append(f"      note: {note}")
-    return "\n".join(lines)
+        if event.get("warning"):
+            lines.append(f"    warning: {event['warning']}")
+    return "\n".join(escape_controls(line) for line in lines)
 
 
 def webhook_json(result: ReportResult) -> dict[str, Any]:

@@ -19,12 +19,13 @@ from typing import Any
 
 from loraledger.adapters.files import ProjectionFileWriter
 from loraledger.adapters.legacy_files import find_legacy_files, read_legacy_file
+from loraledger.adapters.redaction import register_secrets
 from loraledger.adapters.runpod import RunPodClient
 from loraledger.adapters.runpod_payloads import JobPayload, report_from_payload
 from loraledger.adapters.runpod_status import RunPodStatusSource
 from loraledger.adapters.s3_listing import make_s3_client
 from loraledger.adapters.s3_sync import sync_bucket
-from loraledger.adapters.store import prepare_store, store_answers, store_env
+from loraledger.adapters.store import prepare_store, store_answers, store_env, write_refusal
 from loraledger.adapters.training_start import StartedTraining, start_training
 from loraledger.api.settings import MissingSetting, Settings
 from loraledger.application.imports import ImportReport
@@ -33,6 +34,7 @@ from loraledger.application.reconcile import ReconcileReport
 from loraledger.application.reports import ReportResult
 from loraledger.application.sync import SyncReport
 from loraledger.domain.entries import Status
+from loraledger.domain.errors import LedgerError
 from loraledger.domain.parse_duration import parse_duration
 from loraledger.domain.training_version import TrainingVersion
 from loraledger.projections.runner import CatchUp, ProjectionRunner, log_identity, replay
@@ -69,6 +71,7 @@ class Service:
         self, settings: Settings, *, clock: Callable[[], datetime] | None = None, create_store: bool = True
     ) -> None:
         self.settings = settings
+        register_secrets(*settings.secret_values())  # hidden from every answer, file and log from now on
         config = LedgerConfig(lora_url_base=settings.effective_lora_url_base, s3_prefix=settings.s3_prefix)
         if create_store:
             prepare_store(settings.database_url)
@@ -269,7 +272,11 @@ class Service:
             if read.plan is None:
                 outcomes.append(ImportOutcome(found.path, None, read.errors))
                 continue
-            report = self.ledger.imports.import_plan(read.plan, str(found.path), dry_run=dry_run)
+            try:
+                report = self.ledger.imports.import_plan(read.plan, str(found.path), dry_run=dry_run)
+            except (LedgerError, ValueError) as refused:  # e.g. a job id that is another version's
+                outcomes.append(ImportOutcome(found.path, None, (str(refused),)))
+                continue
             outcomes.append(ImportOutcome(found.path, report, (), tuple(read.plan.problems)))
         if not dry_run:
             self._write_styles({o.report.style_id for o in outcomes if o.report and o.report.events}, before)
@@ -303,6 +310,19 @@ class Service:
         up = store_answers(self.settings.database_url, self.ledger.store)
         self._store_checked = (time.monotonic(), up)
         return up
+
+    def health(self) -> str | None:
+        """None when healthy; else why not: the store does not answer, or it answers reads but
+        refused the last write (disk full, read-only) and no write has succeeded since."""
+        if not self.healthy():
+            return "the event store does not answer"
+        refused = write_refusal(self.ledger.store.last_write_error)
+        if refused is not None:
+            return (
+                f"the last write to the event store failed: {refused}; reads still work, "
+                "and the next write that succeeds clears this"
+            )
+        return None
 
     def store_is_up(self) -> bool:
         """The last probe's answer if it is under a second old, else a new probe: requests refuse

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None
     # Not in the contract's table: tuning knobs with safe defaults.
     webhook_max_bytes: int = 1_000_000
+    max_body_bytes: int = 1_000_000  # every other route's body
+    body_read_timeout: float = 30.0  # seconds for a whole body to arrive (408 after)
     reconcile_grace: str = "1h"
     runpod_timeout: float = 10.0
     runpod_attempts: int = 4
@@ -68,6 +70,21 @@ class Settings(BaseSettings):
         if self.s3_bucket:
             return default_lora_url_base(self.s3_bucket, self.s3_endpoint_url)
         return None
+
+    def secret_values(self) -> list[str]:
+        """Every secret these settings hold, for `redaction.register_secrets`."""
+        values = [
+            secret.get_secret_value()
+            for secret in (self.runpod_api_key, self.webhook_secret, self.api_token)
+            if secret is not None
+        ]
+        try:
+            password = urlsplit(self.database_url).password
+        except ValueError:  # an unparsable URL: the store reports it
+            password = None
+        if password:
+            values.append(unquote(password))  # the redaction finds its URL-encoded spelling too
+        return values
 
     def require_bucket(self) -> str:
         if not self.s3_bucket:

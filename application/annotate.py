@@ -16,8 +16,8 @@ class AnnotateCommands(UseCase):
     ) -> TrainingVersion:
         """Only what really changes is recorded; the same values again record nothing."""
         check_settable([*set_fields, *cleared], "changed")
-        blobs.check(set_fields, "fields")
-        blobs.check(cleared, "cleared fields")
+        blobs.check_fields(set_fields, "fields")
+        blobs.check(dict.fromkeys(cleared), "cleared fields")  # the same key rules as for set ones
 
         def command() -> TrainingVersion:
             version = self.store.require_version(style_id, version_name)

@@ -52,7 +52,7 @@ class Ledger:
         self.sync = SyncCommands(*wiring)
         self.imports = ImportCommands(*wiring)
         self.annotations = AnnotateCommands(*wiring)
-        self.reconcile = ReconcileCommands(self.reports)
+        self.reconcile = ReconcileCommands(*wiring)
         self.queries = Queries(store)
 
     @classmethod

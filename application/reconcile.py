@@ -8,13 +8,14 @@ job id, is marked failed with that reason once it is older than the grace period
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from loraledger.application.context import UseCase
+from loraledger.application.context import LedgerConfig, UseCase
 from loraledger.application.reports import ReportCommands
+from loraledger.application.store import LedgerStore
 from loraledger.domain import policies
 from loraledger.domain.decisions import ReportAnswer
 from loraledger.domain.observations import JobReport
@@ -42,9 +43,15 @@ class ReconcileReport:
 
 
 class ReconcileCommands(UseCase):
-    def __init__(self, reports: ReportCommands) -> None:
-        super().__init__(reports.store, reports.config, reports.clock, reports.new_id)
-        self.reports = reports
+    def __init__(
+        self,
+        store: LedgerStore,
+        config: LedgerConfig,
+        clock: Callable[[], datetime],
+        new_id: Callable[[], str],
+    ) -> None:
+        super().__init__(store, config, clock, new_id)
+        self.reports = ReportCommands(store, config, clock, new_id)  # `/status` answers are reports
 
     def run(
         self,

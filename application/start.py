@@ -7,6 +7,7 @@ no job. The adapter (adapters/training_start.py) calls RunPod in between.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,16 +43,19 @@ class StartCommands(UseCase):
         extra = dict(fields or {})
         blobs.check(parameters, "parameters")
         blobs.check(description, "description")
-        blobs.check(extra, "fields")
+        blobs.check_fields(extra, "fields")
         check_settable(extra, "set")
 
         def command() -> TrainingRequest:
             index = self.store.style_index(style_id)
+            version: TrainingVersion | None
             if version_name is None:
-                name = policies.next_version_name(index.version_names)
+                # Looked up once: a version that appears after this look-up makes the save
+                # conflict, and the command runs again (never a 409 for a name nobody gave).
+                name, version = self._next_free_name(style_id, index.version_names), None
             else:
                 name = parse_version_name(version_name)
-            version = self.store.find_version(style_id, name)
+                version = self.store.find_version(style_id, name)
             request_id = self.new_id()
             decision = policies.plan_start(style_id, name, version.facts() if version else None, request_id)
             version = version or TrainingVersion.register(style_id, name)
@@ -69,12 +73,25 @@ class StartCommands(UseCase):
 
         return self.store.retrying(command)
 
+    def _next_free_name(self, style_id: int, known: Iterable[str]) -> str:
+        """The next `V<n>` nobody has taken: a concurrent start may have taken the one the index
+        (read a moment earlier) gives; then the one after it is ours, and saving the index,
+        which that start changed too, conflicts and runs the command again on fresh state."""
+        taken = list(known)
+        while True:
+            name = policies.next_version_name(style_id, taken)
+            if self.store.find_version(style_id, name) is None:
+                return name
+            taken.append(name)
+
     def record_start(self, request: TrainingRequest, job_id: str) -> ReportResult:
         """RunPod accepted the request as `job_id`; apply any webhook that was waiting for it."""
 
         def command() -> ReportResult:
             version = self.store.require_version(request.style_id, request.version_name)
-            decision = policies.start_recorded(request.request_id, job_id, version.facts())
+            decision = policies.start_recorded(
+                request.style_id, request.request_id, job_id, version.facts(), version.open_request
+            )
             if decision is None:
                 return ReportResult(ReportAnswer.REPEAT, request.style_id, request.version_name, ())
             job = self.store.job_index(job_id)

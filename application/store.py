@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar, cast
 from uuid import UUID
 
@@ -36,6 +36,12 @@ class LedgerStore(Application[UUID]):
     # reads only the events recorded since, not a version's whole history.
     env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "50000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
 
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env)
+        # What the last save to the store raised (None once one succeeds): the service tells from
+        # it whether the store refuses writes (disk full, read-only) while it still answers reads.
+        self.last_write_error: Exception | None = None
+
     def retrying(self, command: Callable[[], T]) -> T:
         """Run a command again on fresh state when a concurrent writer got there first.
 
@@ -59,7 +65,14 @@ class LedgerStore(Application[UUID]):
         pending = [a for a in aggregates if a is not None]
         count = sum(len(a.pending_events) for a in pending)
         if count:
-            self.save(*pending)
+            try:
+                self.save(*pending)
+            except IntegrityError:
+                raise  # a concurrent writer got there first: says nothing about the store
+            except Exception as error:
+                self.last_write_error = error
+                raise
+            self.last_write_error = None
         return count
 
     def find_version(self, style_id: int, version_name: str) -> TrainingVersion | None:

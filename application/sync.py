@@ -84,8 +84,7 @@ class SyncCommands(UseCase):
             decided = match_lora_file(lora, model, candidates, lora_url(url_base, lora.key), None)
             decisions.append(decided.decision)
             if decided.outcome == SyncOutcome.SKIP:
-                reason = decided.decision.candidates[-1].why
-                skipped.append({"key": lora.key, "reason": f"{model.version_name}: {reason}"})
+                skipped.append({"key": lora.key, "reason": f"{model.version_name}: {decided.reason}"})
                 continue
             name = decided.version_name
             assert name is not None
@@ -96,9 +95,12 @@ class SyncCommands(UseCase):
                 version.record_file(decided, lora, now)
             counts[decided.outcome] += 1
             candidates.put(version.facts())
+        # An empty file's ETag is not recorded: it is skipped (and reported) on every sync until
+        # the real file replaces it, and a style that only has empty files gets no index at all.
+        recorded = {lora.key: lora.etag for lora, _ in fresh if lora.size > 0}
         index.add_versions(list(versions))
-        index.record_files({lora.key: lora.etag for lora, _ in fresh})
-        written = self.store.save_all(index, *versions.values())
+        index.record_files(recorded)
+        written = self.store.save_all(index if versions or recorded else None, *versions.values())
         report.matched_pending += counts[SyncOutcome.COMPLETE]
         report.matched_synced += counts[SyncOutcome.SYNCED]
         report.created += counts[SyncOutcome.CREATE]

@@ -136,7 +136,7 @@ def child(kind: str, database_url: str, out_dir: str) -> dict[str, Any]:
         styles = written if isinstance(written, list) else written.styles_written
         result.update(
             seconds=time.perf_counter() - start,
-            events=int(service.ledger.recorder.max_notification_id() or 0),
+            events=int(service.ledger.store.recorder.max_notification_id() or 0),
             styles=len(styles),
         )
         service.close()

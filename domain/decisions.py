@@ -89,6 +89,7 @@ class Rule:
     UNCHANGED_ETAG = "unchanged:same-etag"
     CREATED = "no-match:created"
     OTHER_FILE_OF_VERSION = "no-match:version-supplied-by-another-file"
+    EMPTY_FILE = "skipped:empty-file"
     # Webhook and reconcile
     JOB_ID_EXACT = "job-id:exact"
     JOB_ID_SUFFIX = "job-id:suffix-removed"

@@ -15,6 +15,10 @@ class VersionConflict(LedgerError):
     """Starting a version that is pending or completed (HTTP 409)."""
 
 
+class VersionNumbersExhausted(VersionConflict):
+    """No version name given, and the style already has the highest version number (HTTP 409)."""
+
+
 class UnknownVersion(LedgerError):
     """A style or version with no history (HTTP 404)."""
 
@@ -24,7 +28,7 @@ class OwnedFieldError(LedgerError):
 
 
 class JobIdTaken(LedgerError):
-    """A job id that already names another attempt (HTTP 409)."""
+    """RunPod answered a start with a job id that already names another attempt (HTTP 409)."""
 
 
 class TransitionRefused(LedgerError):

@@ -90,7 +90,7 @@ class LegacyPlan:
 def parse_document(text: str) -> list[dict[str, Any]]:
     """The `versions` list of a legacy document; LegacyDocumentError when it is not one."""
     try:
-        document = blobs.load(text)
+        document = blobs.parse(text)
     except ValueError as error:
         raise LegacyDocumentError([f"not valid JSON: {error}"]) from None
     if not isinstance(document, dict) or not isinstance(document.get("versions"), list):
@@ -107,11 +107,17 @@ def plan_document(style_id: int, entries: list[dict[str, Any]]) -> LegacyPlan:
 
     Entries are the same version when their names read as the same `V<n>` (`V8`, `v8`,
     `style_1_vV8.safetensors`) or, failing a name, their id is that version's model name.
-    Raises LegacyDocumentError listing every entry that cannot be read.
+    Raises LegacyDocumentError listing every entry that cannot be read: one the user-JSON check
+    refuses (blobs.check_fields), one without a name or status, and a job id on two versions.
     """
     errors: list[str] = []
     readings: list[tuple[RawEntry, str, str | None]] = []
     for position, data in enumerate(entries, start=1):
+        try:
+            blobs.check_fields(data, f"entry #{position}")
+        except blobs.InvalidJson as refused:
+            errors.append(str(refused))
+            continue
         raw = RawEntry(position, data)
         try:
             version_name, reading = _version_of(style_id, raw)
@@ -133,8 +139,32 @@ def plan_document(style_id: int, entries: list[dict[str, Any]]) -> LegacyPlan:
         by_version.setdefault(version_name, []).append((raw, reading))
     groups = [_group(name, members) for name, members in by_version.items()]
     groups.sort(key=lambda group: version_number(group.version_name), reverse=True)
+    shared = _shared_job_ids(groups)
+    if shared:
+        raise LegacyDocumentError(shared)
     problems = _diagnose(style_id, readings, groups)
     return LegacyPlan(style_id, groups, problems)
+
+
+def _shared_job_ids(groups: list[VersionGroup]) -> list[str]:
+    """A RunPod job trains one version: a job id on two versions leaves no way to tell which one
+    its webhook is about (and the store keeps one owner per job)."""
+    owners: dict[str, str] = {}
+    problems: list[str] = []
+    for group in groups:
+        for raw in group.entries:
+            job_id = raw.data.get("id")
+            if not raw.has_job_id or not isinstance(job_id, str):
+                continue
+            owner = owners.setdefault(job_id, group.version_name)
+            if owner != group.version_name:
+                problem = (
+                    f"job id {job_id} is on both {owner} and {group.version_name} "
+                    "(a RunPod job trains one version)"
+                )
+                if problem not in problems:
+                    problems.append(problem)
+    return problems
 
 
 def _version_of(style_id: int, raw: RawEntry) -> tuple[str, str | None]:
@@ -238,13 +268,6 @@ def _diagnose(
             problems.append(f"{where}: pending but already has a loraUrl")
         if isinstance(url, str):
             problems.extend(_url_problems(style_id, version_name, where, url))
-    seen_ids: dict[str, str] = {}
-    for raw, version_name, _ in readings:
-        job_id = raw.data.get("id")
-        if raw.has_job_id and isinstance(job_id, str):
-            other = seen_ids.setdefault(job_id, version_name)
-            if other != version_name:
-                problems.append(f"job id {job_id} is on both {other} and {version_name}")
     numbers = [version_number(name) for _, name, _ in readings]
     if numbers != sorted(numbers, reverse=True):
         problems.append("entries are not ordered newest version first")

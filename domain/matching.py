@@ -57,11 +57,15 @@ def _candidate(facts: VersionFacts, taken: bool, why: str) -> Candidate:
 
 @dataclass(frozen=True, slots=True)
 class SyncDecision:
-    """What to do with one LoRA file: which version, whether it completes it, which URL to set."""
+    """What to do with one LoRA file: which version, whether it completes it, which URL to set.
+
+    `reason` says why a skipped file is skipped (for the sync report).
+    """
 
     version_name: str | None
     lora_url: str | None
     decision: Decision
+    reason: str | None = None
 
     @property
     def outcome(self) -> SyncOutcome:
@@ -131,6 +135,7 @@ def match_lora_file(
         url: str | None,
         considered: list[Candidate],
         extra: tuple[str, ...] = (),
+        reason: str | None = None,
     ) -> SyncDecision:
         decision = Decision(
             source="s3-sync",
@@ -140,14 +145,21 @@ def match_lora_file(
             candidates=tuple(considered),
             notes=notes + extra,
         )
-        return SyncDecision(version_name, url, decision)
+        return SyncDecision(version_name, url, decision, reason)
+
+    same_name = candidates.by_name.get(model.version_name)
+    if lora.size == 0:
+        # A LoRA of 0 bytes is not a LoRA: an upload that has not finished, or a placeholder.
+        # It completes nothing and creates nothing; the real file, when it lands, has another ETag.
+        why = "the file is empty (0 bytes): not a LoRA"
+        weighed = [] if same_name is None else [_candidate(same_name, False, why)]
+        return decided(SyncOutcome.SKIP, Rule.EMPTY_FILE, model.version_name, None, weighed, reason=why)
 
     if known_etag == lora.etag:
         return decided(SyncOutcome.UNCHANGED, Rule.UNCHANGED_ETAG, model.version_name, None, [])
 
     file_name = key_basename(lora.key)
     considered: list[Candidate] = []
-    same_name = candidates.by_name.get(model.version_name)
     if same_name is not None and (
         same_name.status in (Status.PENDING, Status.FAILED) or not same_name.lora_url
     ):
@@ -181,12 +193,11 @@ def match_lora_file(
         return decided(SyncOutcome.SYNCED, rule, chosen.name, upgrade, considered, extra)
 
     if same_name is not None:
-        considered[-1] = _candidate(
-            same_name,
-            False,
-            f"already completed from another file ({same_name.lora_url}); one version has one LoRA",
+        why = f"already completed from another file ({same_name.lora_url}); one version has one LoRA"
+        considered[-1] = _candidate(same_name, False, why)
+        return decided(
+            SyncOutcome.SKIP, Rule.OTHER_FILE_OF_VERSION, same_name.name, None, considered, reason=why
         )
-        return decided(SyncOutcome.SKIP, Rule.OTHER_FILE_OF_VERSION, same_name.name, None, considered)
     return decided(SyncOutcome.CREATE, Rule.CREATED, model.version_name, offered_url, considered)
 
 

@@ -7,10 +7,12 @@ Model names are only ever built from parsed values, so no user text reaches RunP
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 LORA_EXTENSION = ".safetensors"
 MAX_NUMBER_DIGITS = 9  # style ids and version numbers beyond a billion are typos or attacks
+MAX_VERSION_NUMBER = 10**MAX_NUMBER_DIGITS - 1
 
 _POSITIVE = r"[1-9][0-9]{0,8}"
 _STYLE_ID = re.compile(rf"{_POSITIVE}")
@@ -63,6 +65,16 @@ def parse_version_name(text: str) -> str:
 def version_number(version_name: str) -> int:
     """The n of a canonical `V<n>` (used to order versions newest first)."""
     return int(parse_version_name(version_name)[1:])
+
+
+def next_version_name(version_names: Iterable[str]) -> str | None:
+    """The default name of a style's next version: one above its highest (`V1` for none).
+
+    None once `V999999999` is taken: there is no next number, and taking a free number below the
+    highest would make a new version look older than the ones already there.
+    """
+    highest = max((version_number(name) for name in version_names), default=0)
+    return None if highest >= MAX_VERSION_NUMBER else f"V{highest + 1}"
 
 
 def format_model_name(style_id: int, version_name: str) -> str:

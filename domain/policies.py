@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from loraledger.domain import blobs
+from loraledger.domain import blobs, naming
 from loraledger.domain.decisions import (
     Candidate,
     Decision,
@@ -25,7 +25,7 @@ from loraledger.domain.decisions import (
     StartOutcome,
 )
 from loraledger.domain.entries import Status
-from loraledger.domain.errors import VersionConflict
+from loraledger.domain.errors import JobIdTaken, VersionConflict, VersionNumbersExhausted
 from loraledger.domain.legacy import RawEntry, VersionGroup
 from loraledger.domain.matching import JobMatch, VersionFacts
 from loraledger.domain.naming import LORA_EXTENSION, ModelName, NameRejected, parse_model_name, version_number
@@ -35,9 +35,19 @@ from loraledger.domain.times import parse_time
 # --------------------------------------------------------------------------- start
 
 
-def next_version_name(version_names: Iterable[str]) -> str:
-    """A start without a name takes the one above the style's highest (`V1` for none)."""
-    return f"V{max((version_number(name) for name in version_names), default=0) + 1}"
+def next_version_name(style_id: int, taken: Iterable[str]) -> str:
+    """A start without a name takes the one above the style's highest (`V1` for none);
+    VersionNumbersExhausted once `V999999999` is taken."""
+    names = list(taken)
+    name = naming.next_version_name(names)
+    if name is None:
+        highest = max(names, key=version_number)
+        raise VersionNumbersExhausted(
+            f"style {style_id} already has {highest}: {highest} is the highest version "
+            "number, so there is no next one; give a version_name to retry a failed "
+            "version or take a free one"
+        )
+    return name
 
 
 def check_startable(style_id: int, version_name: str, status: Status | None) -> None:
@@ -61,10 +71,15 @@ def plan_start(style_id: int, version_name: str, current: VersionFacts | None, r
     return Decision("start", rule, StartOutcome.REQUESTED, {"request_id": request_id}, considered)
 
 
-def start_recorded(request_id: str, job_id: str, version: VersionFacts) -> Decision | None:
-    """RunPod's job id for a request; None when that start is already recorded (a repeat)."""
+def start_recorded(
+    style_id: int, request_id: str, job_id: str, version: VersionFacts, open_request: str | None
+) -> Decision | None:
+    """RunPod's job id for a request; None when that start is already recorded (a repeat).
+    JobIdTaken when the id is an earlier attempt's: its webhook would land on that attempt."""
     if job_id in version.job_ids:
-        return None
+        if open_request != request_id:  # this start was recorded already
+            return None
+        raise JobIdTaken(f"job {job_id} is an earlier attempt of style {style_id} {version.name}")
     rule = Rule.NEW_VERSION if not version.job_ids else Rule.RETRY_AFTER_FAILURE
     return Decision("start", rule, StartOutcome.STARTED, {"request_id": request_id, "job_id": job_id})
 

@@ -6,6 +6,10 @@ Every transition takes the typed Decision that chose it and writes it, once, int
 each refuses (with a domain error, recording nothing) what the version's state does not allow.
 The rules never ask for a refused transition: the guards use the same predicates as the rules.
 What each event does to the entry is in domain/version_entry.py.
+
+Over 350 lines because the eleven events stay nested in the class, each beside its guarded
+transition: the library registers their stored topics from the class body, and the projection
+recognises them by qualified name, so they cannot move to a module of their own.
 """
 
 from __future__ import annotations
@@ -425,3 +429,19 @@ HISTORY_BLOB_FIELDS = {
     "taken_json": "taken",
     "set_json": "set",
 }
+
+
+def too_deep_warning(event: object) -> str | None:
+    """What to tell about an event whose stored values nest deeper than blobs.STORED_MAX_DEPTH
+    (only code from before the user-JSON check recorded such values); None for every other event."""
+    fields = [
+        label
+        for name, label in HISTORY_BLOB_FIELDS.items()
+        if isinstance(text := getattr(event, name, None), str) and blobs.too_deep(text)
+    ]
+    if not fields:
+        return None
+    return (
+        f"{', '.join(fields)} nested deeper than {blobs.STORED_MAX_DEPTH} levels (recorded before such "
+        "values were refused): the deeper levels are shown as their JSON text"
+    )

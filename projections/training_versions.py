@@ -7,6 +7,7 @@ the same history always gives the same bytes.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
@@ -14,10 +15,11 @@ from uuid import UUID
 from eventsourcing.domain import CanMutateAggregate
 
 from loraledger.domain.naming import version_number
-from loraledger.domain.training_version import TrainingVersion
+from loraledger.domain.training_version import TrainingVersion, too_deep_warning
 from loraledger.projections.js_json import js_stringify
 
 TRAINING_VERSION_TOPIC = TrainingVersion.TOPIC + "."
+log = logging.getLogger("loraledger")
 
 
 def is_training_version_topic(topic: str) -> bool:
@@ -48,6 +50,15 @@ class StyleDocuments:
         if current is None:
             self._versions[event.originator_id] = version
             self._by_style.setdefault(version.style_id, {})[version.version_name] = version
+        warning = too_deep_warning(event)
+        if warning is not None:
+            log.warning(
+                "style %s %s, %s event: %s",
+                version.style_id,
+                version.version_name,
+                type(event).__name__,
+                warning,
+            )
         return version.style_id
 
     def styles(self) -> list[int]:

@@ -50,6 +50,26 @@ def test_concurrent_starts_of_one_version_give_one_201_and_409s_and_one_runpod_j
     assert {v["id"] for v in versions} == set(server.stub.jobs)
 
 
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_concurrent_starts_without_a_name_each_get_their_own_next_version(
+    make_server: Any, store: str
+) -> None:
+    server: LedgerServer = make_server(postgres=store == "postgres")
+    for n in range(1, 5):
+        server.started_job(1, f"V{n}")
+    url = f"{server.base_url}/styles/1/trainings"
+
+    answers = _at_once(8, lambda c, i: c.post(url, json={}))
+
+    assert [a.status_code for a in answers] == [201] * 8, [a.text for a in answers]
+    names = sorted((a.json()["name"] for a in answers), key=lambda name: int(name[1:]))
+    assert names == [f"V{n}" for n in range(5, 13)]
+    versions = server.document(1)["versions"]
+    assert [v["name"] for v in versions] == [f"V{n}" for n in range(12, 0, -1)]
+    assert all(v["status"] == "pending" for v in versions)
+    assert {v["id"] for v in versions} == set(server.stub.jobs)  # one RunPod job per version
+
+
 def test_concurrent_webhooks_for_different_versions_all_land_in_the_file(server: LedgerServer) -> None:
     jobs = {f"V{n}": server.started_job(1, f"V{n}", parameters={"n": n}) for n in range(1, 9)}
     bodies = [json.dumps(dict(server.stub.complete(job, deliver=False))).encode() for job in jobs.values()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tests.e2e.conftest import LedgerServer, free_port
@@ -61,6 +62,40 @@ def test_runpod_unreachable_makes_start_a_502_and_the_version_failed_not_pending
     _assert_failed_with_reason(server, "V9")
 
 
+def test_runpod_answering_a_job_id_another_version_has_makes_start_a_502_and_the_version_failed(
+    server: LedgerServer,
+) -> None:
+    job_of_v3 = server.started_job(1, "V3")
+    server.stub.answer_next_run_with(job_of_v3)
+
+    response = server.start_training(1, "V4")
+
+    assert response.status_code == 502, response.text
+    assert f"job id {job_of_v3}" in response.json()["detail"]
+    entry = _assert_failed_with_reason(server, "V4")
+    assert "already belongs to style 1 V3" in entry["error"]
+    assert entry["id"] != job_of_v3
+    assert server.entry(1, "V3")["id"] == job_of_v3 and server.entry(1, "V3")["status"] == "pending"
+    assert server.start_training(1, "V4").status_code == 201  # a failed version can be started again
+
+
+def test_runpod_answering_a_job_id_that_is_not_an_id_makes_start_a_502_and_reconcile_stays_clean(
+    server: LedgerServer,
+) -> None:
+    server.stub.answer_next_run_with("../../etc/passwd")
+
+    response = server.start_training(1, "V9")
+
+    assert response.status_code == 502, response.text
+    assert "unusable job id" in response.json()["detail"]
+    entry = _assert_failed_with_reason(server, "V9")
+    assert "passwd" not in json.dumps(server.history(1, "V9")[:-1])  # never stored as an id
+    assert "../" not in entry["id"]
+    reconcile = server.client.post("/reconcile", params={"older_than": "0s"})
+    assert reconcile.status_code == 200, reconcile.text
+    assert reconcile.json()["errors"] == []
+
+
 def test_starting_a_pending_or_completed_version_again_is_409(server: LedgerServer) -> None:
     job_id = server.started_job(1, "V9", parameters={"learning_rate": 0.0003})
     before = server.document_bytes(1)
@@ -107,7 +142,7 @@ def test_malformed_version_names_and_style_ids_are_422_and_unknown_styles_404(se
         response = server.start_training(1, name)
         if response.status_code != 422:
             wrong[f"start {name!r}"] = response.status_code
-    for style in ("01", "0", "-1", "abc", "1.0", "%2e%2e", "1%20"):
+    for style in ("01", "0", "-1", "abc", "1.0", "%2e%2e", "1%20", "1_0", "+1", "%201%20", "true"):
         for method, path in (
             ("POST", f"/styles/{style}/trainings"),
             ("GET", f"/styles/{style}/training_versions.json"),
@@ -131,3 +166,35 @@ def test_malformed_version_names_and_style_ids_are_422_and_unknown_styles_404(se
         assert "detail" in response.json()
     assert not any(server.output_dir.rglob("training_versions.json"))
     assert server.healthy()
+
+
+def test_a_start_without_a_name_after_v999999999_is_a_409_saying_the_numbers_are_used_up(
+    server: LedgerServer,
+) -> None:
+    server.started_job(1, "V999999999")
+    before = server.document_bytes(1)
+
+    response = server.start_training(1, None)
+
+    assert response.status_code == 409, response.text
+    detail = response.json()["detail"]
+    assert "V999999999 is the highest version number" in detail and "give a version_name" in detail
+    assert server.document_bytes(1) == before
+    assert len(server.stub.jobs) == 1  # RunPod was never asked
+    assert server.start_training(1, "V3").status_code == 201  # a free name can still be given
+
+
+def test_the_sync_body_takes_a_style_id_only_as_a_plain_json_integer(server: LedgerServer) -> None:
+    server.bucket.put(server.s3_key("style_10_vV1"))
+    wrong = {}
+    for value in ("1_0", "+1", " 1 ", "1", "10", True, 1.0, 10.0, 0, -1, 1_000_000_000, [10], {"id": 10}):
+        response = server.client.post("/sync/s3", json={"style_id": value})
+        if response.status_code != 422:
+            wrong[repr(value)] = (response.status_code, response.text[:200])
+    assert wrong == {}
+    assert server.document_bytes(10) is None  # nothing was synced
+
+    assert server.sync(style_id=1)["created"] == 0
+    assert server.document_bytes(10) is None
+    assert server.sync(style_id=10)["created"] == 1
+    assert server.entry(10, "V1")["status"] == "completed"

@@ -444,6 +444,12 @@ def test_history_of_an_unknown_version_is_a_one_line_error(cli: Cli) -> None:
         ["history", "01", "V8"],
         ["sync", "--no-such-option"],
         ["sync", "--style", "0"],
+        ["sync", "--style", "1_0"],
+        ["sync", "--style", "+1"],
+        ["sync", "--style", " 1 "],
+        ["history", "1_0", "V1"],
+        ["import", "x", "--style", "1.0"],
+        ["doctor", "x", "--style", "true"],
         ["replay", "--until", "yesterday", "--out", "x"],
     ],
     ids=lambda args: " ".join(args),
@@ -475,3 +481,36 @@ def test_rebuild_after_a_hand_edit_keeps_a_backup_and_names_it(cli: Cli) -> None
     (backup,) = path.parent.glob(f"{DOCUMENT}.external-*.bak")
     assert backup.read_text(encoding="utf-8") == edited
     assert backup.name in result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------- text from outside
+
+CLEAR_SCREEN = "\x1b[2J"
+TITLE = "\x1b]0;pwned\x07"
+
+
+def test_control_sequences_in_s3_keys_are_shown_escaped_by_sync_and_history_and_kept_exact_in_json(
+    s3_cli: Cli, s3_bucket: S3Bucket
+) -> None:
+    matched = PREFIX + f"{CLEAR_SCREEN}/style_1_vV3.safetensors"  # a file in a sub-folder: V3
+    skipped = PREFIX + f"evil{TITLE}\u202e.safetensors"  # no model name: skipped, key quoted
+    s3_bucket.put(matched, b"lora weights")
+    s3_bucket.put(skipped, b"not a lora")
+
+    synced = s3_cli.ok("sync")
+    text = s3_cli.ok("history", "1", "V3")
+    answer = json.loads(s3_cli.ok("history", "1", "V3", "--json").stdout)
+
+    for result in (synced, text):
+        printed = result.stdout + result.stderr
+        assert [char for char in printed if not char.isprintable() and char != "\n"] == [], printed
+    assert "1 created" in synced.stdout and "1 skipped" in synced.stdout
+    assert "\\x1b]0;pwned\\x07\\u202e" in synced.stdout  # the skipped key, visible as escapes
+    assert "\\x1b[2J/style_1_vV3.safetensors" in text.stdout
+    assert len(text.stdout.strip().splitlines()) == len(answer["events"]) + 1 + sum(
+        1 + len(e["decision"].get("candidates", [])) + len(e["decision"].get("notes", []))
+        for e in answer["events"]
+        if e.get("decision")
+    )
+    keys = [e["data"].get("key") for e in answer["events"] if "key" in e["data"]]
+    assert keys and set(keys) == {matched}, answer  # the JSON keeps the data exact

@@ -22,8 +22,8 @@ from loraledger.adapters.runpod import (
     RunPodError,
     RunPodRefused,
     RunPodUnavailable,
-    build_run_input,
 )
+from loraledger.adapters.runpod_input import build_run_input
 from tests.support.runpod_stub import RunPodStub
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "runpod"
@@ -403,6 +403,32 @@ def test_key_echoed_in_an_error_body_is_redacted_from_the_message() -> None:
     assert "rpa_ECHOED" not in _texts_of(caught.value)
 
 
+def test_a_refusal_quoting_the_webhook_url_names_no_token_in_errors_or_retry_logs(
+    make_client: ClientFactory, runpod_stub: RunPodStub, caplog: pytest.LogCaptureFixture
+) -> None:
+    """RunPod's validation errors quote the request: the webhook URL's token must not come back
+    through our messages, even before the service registered the secret (a `token=` value is
+    always hidden), and a cut excerpt leaves no start of it either."""
+    caplog.set_level(logging.DEBUG)
+    client = make_client(attempts=2)
+    seen: list[str] = []
+
+    runpod_stub.echo_next(1, 400)
+    with pytest.raises(RunPodRefused) as refused:
+        client.run({"training_config": {"model_name": "style_1_vV1"}}, WEBHOOK)  # short: URL in the excerpt
+    seen.append(_texts_of(refused.value))
+    runpod_stub.echo_next(2, 503, render=lambda body: f"busy; your body was {body}".replace("/", "\\/"))
+    with pytest.raises(RunPodUnavailable) as unavailable:
+        client.run({}, WEBHOOK)
+    seen.append(_texts_of(unavailable.value))
+    seen.append(caplog.text)
+
+    assert "retrying in" in caplog.text
+    assert "HTTP 400 refused" in refused.value.message and "token=***" in refused.value.message
+    for text in seen:
+        assert "s3cret" not in text and "s3c" not in text, text
+
+
 # -- answers the stub does not produce (in-process transport) --------------------------------------
 
 
@@ -433,6 +459,20 @@ def test_run_answer_without_id_is_a_clear_runpod_error() -> None:
         client.run({}, None)
 
     assert "no job 'id'" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "job_id",
+    ["../../etc/passwd", "a/b", "abc?x=1", "abc#f", "abc%2F", "job id", "x" * 129, "\u0661\u0662", "abc\n"],
+)
+def test_run_answer_with_a_job_id_that_is_not_a_safe_segment_is_a_clear_runpod_error(job_id: str) -> None:
+    client = _client_answering(httpx.Response(200, json={"id": job_id, "status": "IN_QUEUE"}))
+    with client, pytest.raises(RunPodError) as caught:
+        client.run({}, None)
+
+    assert "unusable job id" in str(caught.value)
+    assert caught.value.retryable is False
+    assert len(str(caught.value)) < 300
 
 
 # -- the stub's webhooks ---------------------------------------------------------------------------

@@ -280,6 +280,33 @@ def test_two_services_on_one_database_racing_to_request_versions_of_one_style_lo
     assert [line.split('"')[3] for line in written.splitlines() if '"name":' in line] == expected
 
 
+def test_two_services_racing_to_start_unnamed_versions_each_get_their_own_next_name(
+    make_service: ServiceFactory,
+) -> None:
+    services = [make_service(), make_service()]
+    names: list[str] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def request(service: Service) -> None:
+        try:
+            start.wait()
+            for _ in range(5):
+                names.append(service.ledger.start.request(9, None, parameters={}).version_name)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=request, args=(services[i % 2],)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert errors == []
+    assert sorted(names, key=lambda name: int(name[1:])) == [f"V{n}" for n in range(1, 41)]
+    assert services[1].ledger.queries.version_names(9) == [f"V{n}" for n in range(40, 0, -1)]
+
+
 # --------------------------------------------------------------------------- edits by hand
 
 

@@ -222,6 +222,34 @@ def test_a_pending_version_is_completed_by_its_file_keeping_job_id_and_parameter
     assert decision.rule.startswith("first-pass:")
 
 
+def test_zero_byte_objects_are_skipped_with_a_reason_and_complete_or_create_nothing(
+    make_service: ServiceFactory, s3_bucket: S3Bucket
+) -> None:
+    service = make_service()
+    start_pending(service, 1, "V5", JOB_ID)
+    empty_pending, empty_unknown = PREFIX + "style_1_vV5.safetensors", PREFIX + "style_4_vV5.safetensors"
+    s3_bucket.put(empty_pending, b"")
+    s3_bucket.put(empty_unknown, b"")
+    before = head(service)
+
+    report = service.sync()
+
+    assert (report.scanned, report.matched_pending, report.created, report.events) == (2, 0, 0, 0)
+    assert {s["key"]: s["reason"] for s in report.skipped} == {
+        empty_unknown: "V5: the file is empty (0 bytes): not a LoRA",
+        empty_pending: "V5: the file is empty (0 bytes): not a LoRA",
+    }
+    assert [d.input["size"] for d in report.decisions] == [0, 0]
+    assert head(service) == before
+    (entry,) = versions(service, 1)
+    assert entry["status"] == "pending" and "loraUrl" not in entry
+    assert service.ledger.queries.version_names(4) == []
+
+    s3_bucket.put(empty_pending, b"weights")  # the upload finished
+    assert service.sync().matched_pending == 1
+    assert versions(service, 1)[0]["status"] == "completed"
+
+
 def test_an_object_with_a_new_etag_is_matched_again(
     make_service: ServiceFactory, s3_bucket: S3Bucket
 ) -> None:

@@ -6,7 +6,12 @@ password) ever shows in a log line, an error body or a command's output, whateve
 from __future__ import annotations
 
 import ast
+import html
+import json
+import re
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 import httpx
 import pytest
@@ -218,3 +223,150 @@ def test_tokens_are_compared_in_constant_time(name: str) -> None:
                 assert "get_secret_value" not in text and "api_token" not in text.replace(
                     "api_token is None", ""
                 ), f"{path.name}: {text}"
+
+
+# --------------------------------------------------------------------------- every spelling
+
+# A webhook secret with the characters that have their own escapes (`/`, `+`, space, `ü`, `&`, `=`).
+SPELLED_SECRET = "wh/9b2d4e+SECRET ü&=x"
+SPELLED_CORE = "9b2d4e"  # in every readable form of the secret, even a cut one
+ENCODED = quote(SPELLED_SECRET, safe="")  # as it is in the webhook URL we send RunPod
+
+
+def _every_byte(text: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in text.encode())
+
+
+def _lower_hex(text: str) -> str:
+    return re.sub(r"%[0-9A-F]{2}", lambda m: m[0].lower(), text)
+
+
+def _json_unescape(text: str) -> str:
+    text = re.sub(r"\\+u([0-9a-fA-F]{4})", lambda m: chr(int(m[1], 16)), text)
+    return re.sub(r"\\+([\"/\\])", r"\1", text)
+
+
+def _readings(text: str) -> set[str]:
+    """`text` as a reader could decode it: URL-, form-, HTML- and JSON-unescaped, up to 3 times over."""
+    forms = {text}
+    for _ in range(3):
+        forms |= {
+            decoded
+            for form in forms
+            for decoded in (unquote(form), unquote_plus(form), html.unescape(form), _json_unescape(form))
+        }
+    return forms
+
+
+def _revealed(text: str, *fragments: str) -> list[str]:
+    """The fragments that some decoding of `text` shows."""
+    readings = _readings(text)
+    return [fragment for fragment in fragments if any(fragment in reading for reading in readings)]
+
+
+def _run_url(body: str) -> str:
+    webhook: str = json.loads(body)["webhook"]
+    return webhook
+
+
+# How RunPod (or a proxy before it) may quote the `/run` request back in a refusal.
+REFUSALS: dict[str, Callable[[str], str] | None] = {
+    "JSON quoting the body": None,
+    "the body as is": lambda body: f"invalid request: {body}",
+    "escaped slashes": lambda body: json.dumps({"error": body}).replace("/", "\\/"),
+    "Go-style escapes": lambda body: (
+        json.dumps({"error": body}).replace("&", "\\u0026").replace("=", "\\u003d")
+    ),
+    "the URL decoded": lambda body: f"webhook {unquote(_run_url(body))} unreachable",
+    "name and every byte encoded": lambda body: (
+        _run_url(body).split("?")[0] + "?tok%65n=" + _every_byte(SPELLED_SECRET)
+    ),
+    "lower-case hex after ;": lambda body: _run_url(body).split("?")[0] + "?x=1;token=" + _lower_hex(ENCODED),
+    "HTML": lambda body: f"<p>bad webhook {html.escape(unquote(_run_url(body)))}</p>",
+    "URL-encoded URL": lambda body: "bad " + quote(_run_url(body), safe=""),
+}
+
+
+def test_a_runpod_refusal_quoting_the_request_shows_no_secret_in_answers_files_history_or_logs(
+    make_server: ServerFactory,
+) -> None:
+    server = make_server(
+        extra_env={"LORALEDGER_WEBHOOK_SECRET": SPELLED_SECRET, "LORALEDGER_RUNPOD_ATTEMPTS": "2"}
+    )
+    key_core = server.stub.api_key[-12:]
+    answers: dict[str, httpx.Response] = {}
+    for number, (case, render) in enumerate(REFUSALS.items(), start=1):
+        server.stub.echo_next(1, 400, render=render)
+        answers[case] = server.start_training(1, f"V{number}")
+    # A 503 quoting the body is retried once (a log line), then given up on.
+    server.stub.echo_next(2, 503)
+    answers["503, retried"] = server.start_training(1, f"V{len(REFUSALS) + 1}")
+
+    assert {case: answer.status_code for case, answer in answers.items()} == dict.fromkeys(answers, 502)
+    names = [f"V{number}" for number in range(1, len(answers) + 1)]
+    entries = [server.entry(1, name) for name in names]
+    assert {entry["status"] for entry in entries} == {"failed"}
+    assert all(("HTTP 400" in e["error"]) != ("HTTP 503" in e["error"]) for e in entries), entries
+    assert "token=***" in entries[0]["error"], entries[0]["error"]  # still says what was refused
+    histories = [server.history(1, name) for name in names]
+    commands = [server.cli("history", "1", name) for name in names[:3]]
+    commands.append(server.cli("history", "1", names[0], "--json"))
+    assert [command.returncode for command in commands] == [0] * len(commands)
+    file_text = server.file(1).read_text()
+    server.stop()  # flushes the logs
+    logs = server.stderr_text() + server.stdout_text()
+    assert "retrying in" in logs  # the retry's log line was written, redacted
+
+    places = {
+        **{f"502 answer, {case}": answer.text for case, answer in answers.items()},
+        "training_versions.json over HTTP": json.dumps(entries),
+        "training_versions.json on disk": file_text,
+        "history over HTTP": json.dumps(histories),
+        "history commands": "\n".join(c.stdout + c.stderr for c in commands),
+        "server log": logs,
+    }
+    leaks = {place: _revealed(text, SPELLED_CORE, key_core) for place, text in places.items()}
+    assert {place: found for place, found in leaks.items() if found} == {}
+    figures(
+        "RunPod refusals quoting the request",
+        spellings=len(answers),
+        places_checked=len(places),
+        leaks=0,
+    )
+
+
+# The exact `token` parameter, given once, is the only spelling that counts (CONTRACT §4).
+WEBHOOK_QUERIES = {
+    "?token=, URL-encoded": (f"token={ENCODED}", 202),
+    "?token=, form-encoded": (f"token={quote_plus(SPELLED_SECRET)}", 202),
+    "?token=, every byte encoded": (f"token={_every_byte(SPELLED_SECRET)}", 202),
+    "?token=, lower-case hex": (f"token={_lower_hex(ENCODED)}", 202),
+    "encoded name": (f"tok%65n={ENCODED}", 401),
+    "upper-case name": (f"TOKEN={ENCODED}", 401),
+    "after ;": (f"x=1;token={ENCODED}", 401),
+    "twice": (f"token={ENCODED}&token={ENCODED}", 401),
+    "and an encoded twin": (f"token={ENCODED}&tok%65n={ENCODED}", 401),
+    "an encoded twin first": (f"tok%65n=nope&token={ENCODED}", 401),
+    "wrong, then right in a second parameter": (f"token=nope&token={ENCODED}", 401),
+    "the secret undecoded": (f"token={SPELLED_SECRET}", 401),  # `+` and ` `, `&`: not the secret
+}
+
+
+def test_the_webhook_token_counts_only_as_token_given_once_and_no_spelling_shows_in_the_access_log(
+    make_server: ServerFactory,
+) -> None:
+    server = make_server(extra_env={"LORALEDGER_WEBHOOK_SECRET": SPELLED_SECRET})
+    statuses = {}
+    for case, (query, _) in WEBHOOK_QUERIES.items():
+        response = httpx.post(
+            f"{server.base_url}/webhooks/runpod?{query}", json={"id": "a-e1", "status": "COMPLETED"}
+        )
+        statuses[case] = response.status_code
+        assert _revealed(response.text, SPELLED_CORE) == [], response.text
+    server.stop()  # flushes the access log
+
+    assert statuses == {case: status for case, (_, status) in WEBHOOK_QUERIES.items()}
+    access = server.stdout_text()
+    assert access.count("POST /webhooks/runpod?") == len(WEBHOOK_QUERIES), access
+    assert "tok%65n=***" in access and "x=1;token=***" in access
+    assert _revealed(access + server.stderr_text(), SPELLED_CORE) == []

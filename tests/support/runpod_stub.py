@@ -11,7 +11,9 @@ test. It follows RunPod's documented API (see /work/shared/notes/runpod.md):
 
 Tests drive it from Python: `complete()` / `fail()` end a job and POST a webhook body shaped like
 tests/fixtures/runpod/webhook_*.json to the job's webhook URL; `expire()` makes `/status` 404;
-`fail_next()` / `delay_next()` inject faults; `request_log` shows every request that arrived.
+`fail_next()` / `delay_next()` inject faults; `echo_next()` makes `/run` refuse with an error that
+quotes the request body (webhook URL and its token included), as validation errors often do;
+`request_log` shows every request that arrived.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -106,6 +108,8 @@ class RunPodStub:
         self._lock = threading.Lock()
         self._faults: deque[tuple[int, str | None]] = deque()
         self._delays: deque[float] = deque()
+        self._echoes: deque[tuple[int, Callable[[str], str] | None]] = deque()
+        self._forced_ids: deque[str] = deque()
         self._stopping = threading.Event()
         self._connections: set[socket.socket] = set()
         self._server: ThreadingHTTPServer | None = None
@@ -162,6 +166,21 @@ class RunPodStub:
         """
         with self._lock:
             self._faults.extend([(status_code, retry_after)] * n)
+
+    def echo_next(
+        self, n: int, status_code: int = 400, *, render: Callable[[str], str] | None = None
+    ) -> None:
+        """The next `n` authorised `/run` requests answer `status_code` with an error quoting the
+        request body: `{"error": "invalid request", "request": "<body>"}`, or `render(body)` as the
+        whole answer text. 429 and 503 answers carry `Retry-After: 0`."""
+        with self._lock:
+            self._echoes.extend([(status_code, render)] * n)
+
+    def answer_next_run_with(self, *job_ids: str) -> None:
+        """The next `/run` requests answer these job ids instead of fresh ones (a RunPod that
+        repeats an id, or answers one that is not an id); a repeated id keeps its first job."""
+        with self._lock:
+            self._forced_ids.extend(job_ids)
 
     def delay_next(self, n: int, seconds: float) -> None:
         """The next `n` requests sleep `seconds` before being answered."""
@@ -394,7 +413,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("POST")
 
     def _send_json(self, code: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
+        self._send_text(code, json.dumps(payload), headers)
+
+    def _send_text(self, code: int, text: str, headers: dict[str, str] | None = None) -> None:
+        data = text.encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -452,6 +474,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _run(self, raw: bytes) -> None:
         stub = self.server.stub
+        with stub._lock:
+            echo = stub._echoes.popleft() if stub._echoes else None
+        if echo is not None:
+            code, render = echo
+            quoted = raw.decode("utf-8", "replace")
+            text = render(quoted) if render else json.dumps({"error": "invalid request", "request": quoted})
+            self._send_text(code, text, {"Retry-After": "0"} if code in (429, 503) else None)
+            return
         try:
             body = json.loads(raw or b"null")
         except ValueError:
@@ -465,8 +495,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(400, {"error": "'webhook' must be a string"})
             return
         policy = body.get("policy") if isinstance(body.get("policy"), dict) else None
+        with stub._lock:
+            forced = stub._forced_ids.popleft() if stub._forced_ids else None
         job = StubJob(
-            id=f"{uuid.uuid4()}-e1",
+            id=forced if forced is not None else f"{uuid.uuid4()}-e1",
             endpoint_id=stub.endpoint_id,
             input=body["input"],
             webhook=webhook,
@@ -474,7 +506,7 @@ class _Handler(BaseHTTPRequestHandler):
             request_body=copy.deepcopy(body),
         )
         with stub._lock:
-            stub.jobs[job.id] = job
+            stub.jobs.setdefault(job.id, job)
         self._send_json(200, {"id": job.id, "status": job.status})
 
     def _status(self, job_id: str) -> None:

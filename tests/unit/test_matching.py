@@ -29,8 +29,10 @@ JOB = "ec487842-b853-4ca1-ba91-76bba6a59006-e2"
 JOB_BASE = "ec487842-b853-4ca1-ba91-76bba6a59006"
 
 
-def lora(key: str = "prefix/style_1_vV8.safetensors", etag: str = '"etag-1"') -> LoraObject:
-    return LoraObject(key=key, etag=etag, size=153_288_040, last_modified=T0)
+def lora(
+    key: str = "prefix/style_1_vV8.safetensors", etag: str = '"etag-1"', size: int = 153_288_040
+) -> LoraObject:
+    return LoraObject(key=key, etag=etag, size=size, last_modified=T0)
 
 
 def facts(
@@ -54,8 +56,9 @@ def sync(
     base: str = PLAIN,
     known_etag: str | None = None,
     etag: str = '"etag-1"',
+    size: int = 153_288_040,
 ) -> SyncDecision:
-    obj = lora(key, etag)
+    obj = lora(key, etag, size)
     return match_lora_file(obj, parse_lora_key(key), StyleCandidates(versions), base + key[7:], known_etag)
 
 
@@ -198,6 +201,43 @@ def test_a_file_of_a_version_completed_from_another_file_is_skipped() -> None:
     assert decided.decision.rule == Rule.OTHER_FILE_OF_VERSION
     assert taken(decided.decision) == []
     assert other in decided.decision.candidates[-1].why
+    assert decided.reason is not None and other in decided.reason
+
+
+# -- S3 sync: empty files -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "versions",
+    [
+        [],  # an unknown version: no entry is created
+        [facts(status="pending")],  # a pending version stays pending
+        [facts(status="failed")],
+        [facts(status="completed", lora_url=PLAIN + "style_1_vV8.safetensors")],
+    ],
+    ids=["unknown", "pending", "failed", "completed"],
+)
+def test_an_empty_file_is_skipped_whatever_version_it_names(versions: list[VersionFacts]) -> None:
+    decided = sync(versions, size=0)
+
+    assert decided.outcome == "skip"
+    assert decided.version_name == "V8"
+    assert decided.lora_url is None
+    assert decided.decision.rule == Rule.EMPTY_FILE
+    assert taken(decided.decision) == []
+    assert decided.decision.input["size"] == 0
+    assert decided.reason is not None and "0 bytes" in decided.reason
+
+
+def test_an_empty_file_is_skipped_even_when_its_etag_was_seen_before() -> None:
+    decided = sync([facts(status="pending")], size=0, known_etag='"etag-1"')
+
+    assert decided.outcome == "skip"
+    assert decided.decision.rule == Rule.EMPTY_FILE
+
+
+def test_a_one_byte_file_is_not_empty() -> None:
+    assert sync([facts(status="pending")], size=1).outcome == "complete"
 
 
 def test_same_etag_as_recorded_is_unchanged_whatever_the_versions() -> None:

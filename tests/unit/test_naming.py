@@ -14,6 +14,7 @@ from loraledger.domain.naming import (
     format_model_name,
     job_base_id,
     key_basename,
+    next_version_name,
     parse_legacy_name,
     parse_lora_key,
     parse_model_name,
@@ -71,6 +72,18 @@ def test_version_name_rejects_anything_but_v_n_with_a_reason(text: str) -> None:
         parse_version_name(text)
     assert repr(text) in rejected.value.reason
     assert "V<n>" in rejected.value.reason
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [([], "V1"), (["V1"], "V2"), (["V9", "V10", "V3"], "V11"), (["V999999998"], "V999999999")],
+)
+def test_next_version_name_is_one_above_the_highest(names: list[str], expected: str) -> None:
+    assert next_version_name(names) == expected
+
+
+def test_there_is_no_next_version_name_after_the_highest_number() -> None:
+    assert next_version_name(["V1", "V999999999"]) is None
 
 
 def test_version_number_orders_numerically_not_lexically() -> None:

@@ -17,7 +17,7 @@ from loraledger.domain.decisions import (
     StartOutcome,
 )
 from loraledger.domain.entries import Status
-from loraledger.domain.errors import VersionConflict
+from loraledger.domain.errors import JobIdTaken, VersionConflict, VersionNumbersExhausted
 from loraledger.domain.legacy import RawEntry, plan_document
 from loraledger.domain.matching import VersionFacts
 from loraledger.domain.naming import ModelName
@@ -48,7 +48,12 @@ def report(job_id: str = JOB, model_name: str | None = "style_1_vV9") -> JobRepo
     ("names", "expected"), [([], "V1"), (["V2"], "V3"), (["V9", "V10", "V2"], "V11"), (["V1", "V1"], "V2")]
 )
 def test_the_next_version_is_one_above_the_highest(names: list[str], expected: str) -> None:
-    assert policies.next_version_name(names) == expected
+    assert policies.next_version_name(1, names) == expected
+
+
+def test_after_the_highest_version_number_there_is_no_next_one() -> None:
+    with pytest.raises(VersionNumbersExhausted, match=r"^style 1 already has V999999999: V999999999 is the"):
+        policies.next_version_name(1, ["V3", "V999999999"])
 
 
 def test_starting_a_new_version_decides_a_request_with_its_id() -> None:
@@ -83,8 +88,8 @@ def test_starting_a_pending_or_completed_version_is_a_conflict(status: Status, m
 
 
 def test_a_first_job_id_is_a_new_version_and_a_later_one_a_retry() -> None:
-    first = policies.start_recorded("r-1", JOB, facts(job_ids=()))
-    retry = policies.start_recorded("r-2", "job-b-e1", facts(Status.FAILED))
+    first = policies.start_recorded(1, "r-1", JOB, facts(job_ids=()), "r-1")
+    retry = policies.start_recorded(1, "r-2", "job-b-e1", facts(Status.FAILED), "r-2")
 
     assert first is not None and (first.rule, first.outcome) == (Rule.NEW_VERSION, StartOutcome.STARTED)
     assert first.input == {"request_id": "r-1", "job_id": JOB}
@@ -92,7 +97,12 @@ def test_a_first_job_id_is_a_new_version_and_a_later_one_a_retry() -> None:
 
 
 def test_a_job_id_already_recorded_is_a_repeat() -> None:
-    assert policies.start_recorded("r-1", JOB, facts()) is None
+    assert policies.start_recorded(1, "r-1", JOB, facts(), None) is None
+
+
+def test_a_retry_answered_with_an_earlier_attempts_job_id_is_refused() -> None:
+    with pytest.raises(JobIdTaken, match=f"^job {JOB} is an earlier attempt of style 1 V9$"):
+        policies.start_recorded(1, "r-2", JOB, facts(Status.PENDING), "r-2")
 
 
 def test_a_refusal_fails_only_the_attempt_still_waiting_for_runpod() -> None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from loraledger.domain import policies
 from loraledger.domain.decisions import Decision, ReportOutcome, Rule, StartOutcome, SyncOutcome
-from loraledger.domain.errors import OwnedFieldError, TransitionRefused, VersionConflict
+from loraledger.domain.errors import JobIdTaken, OwnedFieldError, TransitionRefused, VersionConflict
 from loraledger.domain.matching import (
     JobMatch,
     ReportDecision,
@@ -284,7 +284,10 @@ def test_the_aggregate_never_refuses_what_the_rules_decide(
                 version.record_report(decided, value, AT)
         elif kind == "start":
             assert isinstance(value, str)
-            decision = policies.start_recorded(f"r-{requests}", value, facts)
+            try:
+                decision = policies.start_recorded(1, f"r-{requests}", value, facts, version.open_request)
+            except JobIdTaken:
+                continue
             if decision is not None:
                 version.record_start(request_id=f"r-{requests}", job_id=value, decision=decision)
         elif kind == "file":

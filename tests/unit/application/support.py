@@ -67,8 +67,10 @@ def event_count(ledger: Ledger) -> int:
     return sum(1 for _ in ledger.store.recorder.select_notifications(1, 100_000))
 
 
-def lora_file(name: str = "style_1_vV9", etag: str = '"etag-1"', *, modified: datetime = T0) -> LoraObject:
-    return LoraObject(key=f"{PREFIX}{name}.safetensors", etag=etag, size=153_288_040, last_modified=modified)
+def lora_file(
+    name: str = "style_1_vV9", etag: str = '"etag-1"', *, modified: datetime = T0, size: int = 153_288_040
+) -> LoraObject:
+    return LoraObject(key=f"{PREFIX}{name}.safetensors", etag=etag, size=size, last_modified=modified)
 
 
 def completed(job_id: str = JOB, *, model: str | None = "style_1_vV9", url: str | None = None) -> JobReport:

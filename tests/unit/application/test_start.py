@@ -6,10 +6,11 @@ import pytest
 
 from loraledger.application.ledger import Ledger
 from loraledger.domain.decisions import Rule
-from loraledger.domain.errors import VersionConflict
+from loraledger.domain.errors import JobIdTaken, VersionConflict, VersionNumbersExhausted
 from loraledger.domain.naming import NameRejected
 from tests.unit.application.support import (
     JOB,
+    JOB_BASE,
     PARAMETERS,
     PLAIN,
     Clock,
@@ -63,6 +64,21 @@ def test_default_version_name_is_the_next_v_n(ledger: Ledger) -> None:
     assert ledger.start.request(2, None, parameters={}).version_name == "V1"
 
 
+def test_the_default_name_after_the_highest_version_number_is_a_conflict_that_says_why(
+    ledger: Ledger,
+) -> None:
+    ledger.start.request(1, "V999999999", parameters={})
+    before = event_count(ledger)
+
+    with pytest.raises(VersionNumbersExhausted, match="V999999999 is the highest version number") as raised:
+        ledger.start.request(1, None, parameters={})
+
+    assert isinstance(raised.value, VersionConflict)  # HTTP 409: the request is fine, the style is full
+    assert "give a version_name" in str(raised.value)
+    assert event_count(ledger) == before
+    assert ledger.start.request(1, "V7", parameters={}).version_name == "V7"  # a free name still works
+
+
 @pytest.mark.parametrize("bad", ["V08", "8", "V0", "../V1"])
 def test_requesting_a_malformed_version_name_is_rejected(ledger: Ledger, bad: str) -> None:
     with pytest.raises(NameRejected):
@@ -101,3 +117,31 @@ def test_recording_the_same_start_twice_is_a_repeat(ledger: Ledger) -> None:
     request = start(ledger)
     assert ledger.start.record_start(request, JOB).result == "repeat"
     assert history_types(ledger, "V9").count("TrainingStarted") == 1
+
+
+def test_a_start_answered_with_another_versions_job_id_is_refused_and_changes_nothing(
+    ledger: Ledger,
+) -> None:
+    start(ledger, "V3", JOB)
+    request = ledger.start.request(1, "V4", parameters={})
+    before = event_count(ledger)
+
+    with pytest.raises(JobIdTaken, match=f"job {JOB} already belongs to style 1 V3"):
+        ledger.start.record_start(request, JOB)
+    with pytest.raises(JobIdTaken):
+        ledger.start.record_start(request, JOB_BASE + "-e7")  # the same job with another suffix
+
+    assert event_count(ledger) == before
+    assert only_entry(ledger, "V3")["id"] == JOB
+
+
+def test_a_retry_answered_with_the_job_id_of_an_earlier_attempt_is_refused(ledger: Ledger) -> None:
+    start(ledger, "V9", JOB)
+    ledger.reports.apply(failed())
+    retry = ledger.start.request(1, "V9", parameters={})
+
+    with pytest.raises(JobIdTaken, match=f"job {JOB} is an earlier attempt of style 1 V9"):
+        ledger.start.record_start(retry, JOB)
+
+    ledger.start.record_failure(retry, "RunPod answered with an earlier attempt's job id")
+    assert only_entry(ledger, "V9")["status"] == "failed"

@@ -94,6 +94,46 @@ def test_sync_reports_skipped_keys_with_their_reason_and_only_style(ledger: Ledg
     assert ledger.queries.version_names(2) == ["V1"]
 
 
+EMPTY_ETAG = '"d41d8cd98f00b204e9800998ecf8427e"'  # S3's ETag of 0 bytes
+
+
+def test_an_empty_file_neither_completes_a_pending_version_nor_creates_one(ledger: Ledger) -> None:
+    start(ledger, "V5")
+    before = event_count(ledger)
+    files = [lora_file("style_1_vV5", EMPTY_ETAG, size=0), lora_file("style_1_vV6", EMPTY_ETAG, size=0)]
+
+    report = ledger.sync.observe(files, url_base=PLAIN)
+
+    assert (report.scanned, report.matched_pending, report.created, report.events) == (2, 0, 0, 0)
+    assert [s["key"] for s in report.skipped] == [f.key for f in files]
+    assert all("0 bytes" in s["reason"] for s in report.skipped)
+    assert [d.rule for d in report.decisions] == [Rule.EMPTY_FILE, Rule.EMPTY_FILE]
+    assert event_count(ledger) == before
+    assert ledger.queries.version_names(1) == ["V5"]
+    assert only_entry(ledger, "V5")["status"] == "pending"
+
+
+def test_an_empty_file_is_reported_again_on_every_sync_until_the_real_file_lands(ledger: Ledger) -> None:
+    start(ledger, "V5")
+    empty = lora_file("style_1_vV5", EMPTY_ETAG, size=0)
+    ledger.sync.observe([empty], url_base=PLAIN)
+
+    again = ledger.sync.observe([empty], url_base=PLAIN)
+    assert (again.unchanged, len(again.skipped), again.events) == (0, 1, 0)
+
+    landed = ledger.sync.observe([lora_file("style_1_vV5", '"real"')], url_base=PLAIN)
+    assert landed.matched_pending == 1
+    assert only_entry(ledger, "V5")["status"] == "completed"
+
+
+def test_a_style_whose_only_file_is_empty_records_nothing(ledger: Ledger) -> None:
+    report = ledger.sync.observe([lora_file("style_3_vV1", EMPTY_ETAG, size=0)], url_base=PLAIN)
+
+    assert (report.created, report.events, len(report.skipped)) == (0, 0, 1)
+    assert report.styles == set()
+    assert event_count(ledger) == 0
+
+
 def test_sync_never_creates_a_second_entry_for_a_requested_version(ledger: Ledger) -> None:
     ledger.start.request(1, "V9", parameters=PARAMETERS)
     ledger.sync.observe([lora_file("style_1_vV9"), lora_file("style_1_v9", '"2"')], url_base=PLAIN)
