@@ -4,6 +4,8 @@ written.
 * :func:`resolve_style_path` turns a layout such as ``{style_id}/training_versions.json`` or
   ``resources/style_images/{style_id}_*/training_versions.json`` into a path that is guaranteed to
   stay inside the output directory (symlinks included).
+  It also refuses a path that is another style's file (a link ``2 -> 1`` in the output folder):
+  each file belongs to exactly one style.
 * :class:`ProjectionFileWriter` writes atomically (temp file in the same folder, fsync,
   ``os.replace``, fsync of the folder), serialises writers of the same file across processes with
   ``flock``, and protects edits made by anyone else: next to each file a hidden sidecar
@@ -14,7 +16,9 @@ written.
 Files in a style folder, for ``training_versions.json``::
 
     training_versions.json                 the projection
-    .training_versions.json.loraledger     "sha256:<hex> position:<n>": bytes last written, log position
+    .training_versions.json.loraledger     "sha256:<hex> position:<log>:<n> style:<id>": the bytes
+                                           last written, the log position they reflect (none for
+                                           replay), the style they belong to
     .training_versions.json.lock           flock target (never deleted)
     training_versions.json.external-20251014T111028123456Z.bak   copy of an external edit
 
@@ -28,12 +32,14 @@ import fcntl
 import hashlib
 import itertools
 import os
+import re
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 __all__ = [
@@ -49,6 +55,9 @@ DEFAULT_LAYOUT = "{style_id}/training_versions.json"
 _PLACEHOLDER = "{style_id}"
 _PICK_SEGMENT = "{style_id}_*"
 _SIDECAR_PREFIX = "sha256:"
+_POSITION_PREFIX = "position:"
+_STYLE_PREFIX = "style:"
+_ID_PATTERN = "(0|[1-9][0-9]*)"  # how a style id is spelled in a path (str(int))
 
 
 class LayoutError(ValueError):
@@ -59,13 +68,15 @@ class LayoutError(ValueError):
 class WriteResult:
     """Outcome of :meth:`ProjectionFileWriter.write`.
 
-    ``changed`` is False when the file already held exactly the new bytes (it was not rewritten).
+    ``changed`` is False when the file already held exactly the new bytes (it was not rewritten),
+    or when it already held a later state of the same log (``superseded``: another process wrote it).
     ``backup`` is the copy made of an externally edited file, or None.
     """
 
     path: Path
     changed: bool
     backup: Path | None = None
+    superseded: bool = False
 
 
 # --------------------------------------------------------------------------- layout
@@ -101,6 +112,8 @@ def _parse_layout(layout: str) -> tuple[str, ...]:
             raise LayoutError(
                 f"layout {layout!r}: unknown placeholder in {segment!r}; only {_PLACEHOLDER} is supported"
             )
+    if not any(_PLACEHOLDER in segment for segment in segments):
+        raise LayoutError(f"layout {layout!r} has no {_PLACEHOLDER}: every style would share one file")
     return segments
 
 
@@ -139,7 +152,42 @@ def _resolve(output_dir: Path, layout: str, segments: tuple[str, ...], style_id:
             f"layout {layout!r} for style {style_id} resolves to {resolved}, which is not inside"
             f" the output directory {root}"
         )
+    owner = _named_owner(segments, resolved.relative_to(root).parts)
+    if owner is not None and owner != style_id:
+        raise LayoutError(
+            f"the file of style {style_id} ({current}) leads through a link to {resolved},"
+            f" which is the file of style {owner}; style {style_id} is not written there"
+        )
     return resolved
+
+
+@lru_cache(maxsize=64)
+def _segment_patterns(segments: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    patterns = []
+    for segment in segments:
+        if segment == _PICK_SEGMENT:  # "<id>_<anything>", or the bare "<id>" when none existed
+            patterns.append(re.compile(_ID_PATTERN + "(?:_.*)?", re.DOTALL))
+        else:
+            literal = (re.escape(part) for part in segment.split(_PLACEHOLDER))
+            patterns.append(re.compile(_ID_PATTERN.join(literal), re.DOTALL))
+    return tuple(patterns)
+
+
+def _named_owner(segments: tuple[str, ...], parts: tuple[str, ...]) -> int | None:
+    """The style whose own path (the layout, no link followed) is ``parts``, if any.
+
+    ``1/training_versions.json`` is style 1's file whoever reaches it: a link ``2 -> 1`` must
+    not let style 2 overwrite it.
+    """
+    if len(parts) != len(segments):
+        return None
+    ids: set[str] = set()
+    for pattern, part in zip(_segment_patterns(segments), parts, strict=True):
+        match = pattern.fullmatch(part)
+        if match is None:
+            return None
+        ids.update(group for group in match.groups() if group is not None)
+    return int(ids.pop()) if len(ids) == 1 else None
 
 
 def resolve_style_path(output_dir: Path, layout: str, style_id: int) -> Path:
@@ -251,12 +299,26 @@ def _exclusive_lock(lock_path: Path) -> Iterator[None]:
 
 
 class ProjectionFileWriter:
-    """Writes one projection file per style under ``output_dir`` following ``layout``."""
+    """Writes one projection file per style under ``output_dir`` following ``layout``.
 
-    def __init__(self, output_dir: Path, layout: str = DEFAULT_LAYOUT) -> None:
+    ``log_head`` returns where the event log ends now (``"<log id>:<notification id>"``). With
+    it, the log is the truth about the files' marks: a mark the log does not have (ahead of its
+    head after a backup of the store was restored, or from another log) does not make a file
+    look newer, and the file is rewritten (its content kept as a backup, as for a file someone
+    else wrote). Without it (a folder for ``replay``, tests) marks are taken as they are.
+    """
+
+    def __init__(
+        self,
+        output_dir: Path,
+        layout: str = DEFAULT_LAYOUT,
+        *,
+        log_head: Callable[[], str] | None = None,
+    ) -> None:
         self._segments = _parse_layout(layout)  # fail at construction, not at first write
         self.output_dir = Path(output_dir)
         self.layout = layout
+        self._log_head = log_head
 
     @property
     def mark_path(self) -> Path:
@@ -270,6 +332,11 @@ class ProjectionFileWriter:
     def write_mark(self, position: str) -> None:
         self.output_dir.mkdir(parents=True, exist_ok=True)
         _atomic_write(self.mark_path, position.encode("ascii") + b"\n")
+
+    def clear_mark(self) -> None:
+        """Say no more that every file is current (a style's file could not be written)."""
+        with suppress(FileNotFoundError):
+            os.unlink(self.mark_path)
 
     def path_for(self, style_id: int) -> Path:
         """Resolved path of ``style_id``'s file (see :func:`resolve_style_path`)."""
@@ -291,9 +358,13 @@ class ProjectionFileWriter:
         """Atomically make ``style_id``'s file hold ``text`` (UTF-8), backing up external edits.
 
         ``position`` (``"<log id>:<notification id>"``) is how far into which event log ``text``
-        reflects. Several processes project the same log; a writer that is behind another one on
-        the same log leaves the newer file alone instead of putting an older state back. A file
-        written from another log (a new database) is never taken for newer.
+        reflects; None when it reflects no current point of the log (``replay``). Several
+        processes project the same log; a writer that is behind another one on the same log
+        leaves the newer file alone instead of putting an older state back. A file written from
+        another log (a new database) is never taken for newer.
+
+        Raises :class:`LayoutError` when the path leaves the output directory or is another
+        style's file (by its name, or by its mark for a file reached through a link).
         """
         data = text.encode("utf-8")
         path = self.path_for(style_id)
@@ -301,18 +372,28 @@ class ProjectionFileWriter:
         if path.parent.resolve() != path.parent:  # a symlink appeared while creating folders
             raise LayoutError(f"{path.parent} changed while it was being created; not writing")
         with _exclusive_lock(self.lock_path(path)):
-            return self._write_locked(path, data, position)
+            return self._write_locked(style_id, path, data, position)
 
-    def _write_locked(self, path: Path, data: bytes, position: str | None) -> WriteResult:
+    def _write_locked(self, style_id: int, path: Path, data: bytes, position: str | None) -> WriteResult:
         sidecar = self.sidecar_path(path)
-        new_digest = _sha256(data)
-        recorded, recorded_position = self._read_sidecar(sidecar)
-        if _is_ahead(recorded_position, position):
-            return WriteResult(path=path, changed=False, backup=None)
+        raw_mark = _read_or_none(sidecar)
+        recorded, recorded_position, owner = _parse_sidecar(raw_mark)
+        if owner is not None and owner != style_id and self._owner_by_name(path) != style_id:
+            raise LayoutError(
+                f"{path} was written for style {owner} (its mark {sidecar.name} says so) and style"
+                f" {style_id} also leads there; style {style_id} is not written. Remove the link,"
+                f" or the mark if the file now belongs to style {style_id}"
+            )
+        if recorded_position is not None and position is not None:
+            if not self._in_log(recorded_position, position):
+                # The log is the truth: a mark it does not have says nothing about the bytes.
+                recorded = recorded_position = None
+            elif _is_ahead(recorded_position, position):
+                return WriteResult(path=path, changed=False, backup=None, superseded=True)
         current = _read_or_none(path)
-        mark = _sidecar_text(new_digest, position or recorded_position)
+        mark = _sidecar_text(_sha256(data), position, style_id)
         if current == data:
-            if recorded != new_digest or (position is not None and position != recorded_position):
+            if raw_mark != mark:
                 _atomic_write(sidecar, mark)
             return WriteResult(path=path, changed=False, backup=None)
         backup: Path | None = None
@@ -324,33 +405,63 @@ class ProjectionFileWriter:
         _atomic_write(sidecar, mark)
         return WriteResult(path=path, changed=True, backup=backup)
 
-    @staticmethod
-    def _read_sidecar(sidecar: Path) -> tuple[str | None, str | None]:
-        """The recorded sha256 hex digest and log position; None for what is missing or unreadable."""
-        raw = _read_or_none(sidecar)
-        if raw is None:
-            return None, None
-        fields = raw.decode("ascii", "replace").split()
-        digest = fields[0][len(_SIDECAR_PREFIX) :] if fields and fields[0].startswith(_SIDECAR_PREFIX) else ""
-        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-            return None, None
-        position = None
-        if len(fields) > 1 and fields[1].startswith("position:"):
-            position = fields[1][len("position:") :]
-        return digest, position
+    def _owner_by_name(self, path: Path) -> int | None:
+        root = self.output_dir.resolve()
+        return _named_owner(self._segments, path.relative_to(root).parts)
+
+    def _in_log(self, recorded: str, offered: str) -> bool:
+        """Whether the event log has the position a file's mark records.
+
+        Only a mark ahead of the offered position costs a look at the log's head: that is a
+        newer file from another process, or a mark the log never reached (a restored backup).
+        """
+        recorded_at, offered_at = _parse_position(recorded), _parse_position(offered)
+        if recorded_at is None or offered_at is None or recorded_at[0] != offered_at[0]:
+            return False
+        if recorded_at[1] <= offered_at[1] or self._log_head is None:
+            return True
+        head = _parse_position(self._log_head())
+        return head is not None and head[0] == recorded_at[0] and recorded_at[1] <= head[1]
+
+
+def _parse_sidecar(raw: bytes | None) -> tuple[str | None, str | None, int | None]:
+    """The recorded sha256 hex digest, log position and style; None for what is missing or unreadable."""
+    if raw is None:
+        return None, None, None
+    fields = raw.decode("ascii", "replace").split()
+    digest = fields[0][len(_SIDECAR_PREFIX) :] if fields and fields[0].startswith(_SIDECAR_PREFIX) else ""
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        return None, None, None
+    position = owner = None
+    for field in fields[1:]:
+        if field.startswith(_POSITION_PREFIX):
+            position = field[len(_POSITION_PREFIX) :]
+        elif field.startswith(_STYLE_PREFIX) and field[len(_STYLE_PREFIX) :].isdigit():
+            owner = int(field[len(_STYLE_PREFIX) :])
+    return digest, position, owner
+
+
+def _parse_position(position: str) -> tuple[str, int] | None:
+    """``"<log id>:<notification id>"`` as (log id, id); None when it is not that."""
+    log_id, _, number = position.rpartition(":")
+    if not log_id or not number.isdigit():
+        return None
+    return log_id, int(number)
 
 
 def _is_ahead(recorded: str | None, offered: str | None) -> bool:
     """Whether the file already reflects a later point of the same log than `offered`."""
     if recorded is None or offered is None:
         return False
-    recorded_log, _, recorded_id = recorded.rpartition(":")
-    offered_log, _, offered_id = offered.rpartition(":")
-    if recorded_log != offered_log or not recorded_id.isdigit() or not offered_id.isdigit():
+    recorded_at, offered_at = _parse_position(recorded), _parse_position(offered)
+    if recorded_at is None or offered_at is None or recorded_at[0] != offered_at[0]:
         return False
-    return int(recorded_id) > int(offered_id)
+    return recorded_at[1] > offered_at[1]
 
 
-def _sidecar_text(digest: str, position: str | None) -> bytes:
-    suffix = f" position:{position}" if position is not None else ""
-    return f"{_SIDECAR_PREFIX}{digest}{suffix}\n".encode("ascii")
+def _sidecar_text(digest: str, position: str | None, style_id: int) -> bytes:
+    fields = [f"{_SIDECAR_PREFIX}{digest}"]
+    if position is not None:
+        fields.append(f"{_POSITION_PREFIX}{position}")
+    fields.append(f"{_STYLE_PREFIX}{style_id}")
+    return (" ".join(fields) + "\n").encode("ascii")

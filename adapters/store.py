@@ -2,17 +2,25 @@
 
 `sqlite:///PATH` (a file, in WAL mode; `:memory:` is refused because each pooled connection of a
 threaded server would see its own empty database) or `postgresql://user:pass@host:port/db`
-(`?schema=NAME` keeps several ledgers apart in one database).
+(`?schema=NAME` keeps several ledgers apart in one database; libpq's own options, such as
+`?sslmode=require` or `application_name=…`, are passed to every connection: the store's pool
+and the direct ones made here).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     import psycopg
+
+# eventsourcing's PostgreSQL store takes only host, port, user, password and database name; our
+# factory (adapters/postgres_factory.py) adds the URL's other libpq options, kept here as conninfo.
+POSTGRES_FACTORY = "loraledger.adapters.postgres_factory:PostgresFactoryWithOptions"
+LIBPQ_OPTIONS = "POSTGRES_LIBPQ_OPTIONS"
+_CONNECTION_KEYS = ("dbname", "host", "port", "user", "password")
 
 
 class StoreConfigError(ValueError):
@@ -61,17 +69,34 @@ def _sqlite_env(database_url: str) -> dict[str, str]:
 
 
 def _postgres_env(database_url: str) -> dict[str, str]:
+    from psycopg import Error
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
     parts = urlsplit(database_url)
-    dbname = unquote(parts.path.lstrip("/"))
-    if not dbname:
+    # `schema` is ours; every other query option is libpq's, handed over undecoded.
+    options, schemas = [], []
+    for item in parts.query.split("&") if parts.query else []:
+        name, _, value = item.partition("=")
+        if unquote(name) == "schema":
+            schemas.append(unquote(value))
+        else:
+            options.append(item)
+    libpq_url = urlunsplit(("postgresql", parts.netloc, parts.path, "&".join(options), ""))
+    try:
+        params = {key: str(value) for key, value in conninfo_to_dict(libpq_url).items()}
+    except Error as error:
+        raise StoreConfigError(f"LORALEDGER_DATABASE_URL: {_first_line(error)}") from None
+    if not params.get("dbname"):
         raise StoreConfigError("LORALEDGER_DATABASE_URL: the PostgreSQL URL names no database")
+    extra = {key: value for key, value in params.items() if key not in _CONNECTION_KEYS}
     env = {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "POSTGRES_DBNAME": dbname,
-        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
-        "POSTGRES_PORT": str(parts.port or 5432),
-        "POSTGRES_USER": unquote(parts.username or "postgres"),
-        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "PERSISTENCE_MODULE": POSTGRES_FACTORY,
+        "POSTGRES_DBNAME": params["dbname"],
+        "POSTGRES_HOST": params.get("host") or "127.0.0.1",
+        "POSTGRES_PORT": params.get("port") or "5432",
+        "POSTGRES_USER": params.get("user") or "postgres",
+        "POSTGRES_PASSWORD": params.get("password") or "",
+        LIBPQ_OPTIONS: make_conninfo(**extra),
         "POSTGRES_CONNECT_TIMEOUT": "2",
         "POSTGRES_PRE_PING": "y",
         "POSTGRES_POOL_SIZE": "5",
@@ -79,24 +104,34 @@ def _postgres_env(database_url: str) -> dict[str, str]:
         "POSTGRES_LOCK_TIMEOUT": "5",
         "CREATE_TABLE": "y",
     }
-    schema = parse_qs(parts.query).get("schema")
-    if schema:
-        env["POSTGRES_SCHEMA"] = schema[0]
+    if schemas and schemas[0]:
+        env["POSTGRES_SCHEMA"] = schemas[0]
     return env
 
 
 def prepare_store(database_url: str) -> None:
-    """Create what the store's tables live in: the folder of a SQLite file, a PostgreSQL schema."""
+    """Create what the store's tables live in: the folder of a SQLite file, a PostgreSQL schema.
+
+    PostgreSQL is connected to once, with the URL's options: a server that refuses them (no SSL
+    for `sslmode=require`, a bad option value) is a one-line `StoreConfigError`, not a traceback.
+    """
     env = store_env(database_url)
     if "SQLITE_DBNAME" in env:
         Path(env["SQLITE_DBNAME"]).parent.mkdir(parents=True, exist_ok=True)
-    schema = env.get("POSTGRES_SCHEMA")
-    if schema is None:
+    if "POSTGRES_DBNAME" not in env:
         return
+    import psycopg
     from psycopg import sql
 
-    with postgres_connection(database_url) as connection:
-        connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    schema = env.get("POSTGRES_SCHEMA")
+    try:
+        with postgres_connection(database_url) as connection:
+            if schema is not None:
+                connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    except psycopg.Error as error:
+        raise StoreConfigError(
+            f"LORALEDGER_DATABASE_URL: cannot use PostgreSQL: {_first_line(error)}"
+        ) from None
 
 
 def store_exists(database_url: str) -> bool:
@@ -125,23 +160,26 @@ def store_exists(database_url: str) -> bool:
 def postgres_connection(database_url: str) -> psycopg.Connection[Any]:
     """A plain autocommit connection for set-up and checks (the store has its own pool)."""
     import psycopg
+    from psycopg.conninfo import conninfo_to_dict
 
     env = store_env(database_url, create=False)
+    options: dict[str, Any] = {"connect_timeout": env["POSTGRES_CONNECT_TIMEOUT"]}
+    options.update(conninfo_to_dict(env[LIBPQ_OPTIONS]))  # the URL's own connect_timeout wins
     return psycopg.connect(
         dbname=env["POSTGRES_DBNAME"],
         host=env["POSTGRES_HOST"],
-        port=int(env["POSTGRES_PORT"]),
+        port=env["POSTGRES_PORT"],
         user=env["POSTGRES_USER"],
         password=env["POSTGRES_PASSWORD"] or None,
-        connect_timeout=int(env["POSTGRES_CONNECT_TIMEOUT"]),
         autocommit=True,
+        **options,
     )
 
 
 def store_answers(database_url: str, application: Any) -> bool:
     """Whether the store answers now: one query, a few seconds at most, no retries."""
     env = store_env(database_url, create=False)
-    if env["PERSISTENCE_MODULE"] != "eventsourcing.postgres":
+    if "POSTGRES_DBNAME" not in env:
         try:
             application.recorder.max_notification_id()
         except Exception:  # any failure of the store means "not healthy"

@@ -1,6 +1,7 @@
 """`loraledger` on the command line (CONTRACT §6): parse, call the service, render.
 
-Exit status: 0 on success, 1 on a failure explained in one line, 2 on bad usage.
+Exit status: 0 on success, 1 on a failure explained in one line, 2 on bad usage (a setting
+whose value cannot be used included). Logs go to stderr; stdout is the command's output only.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from loraledger.adapters.legacy_files import find_legacy_files, read_legacy_file
 from loraledger.adapters.redaction import escape_controls, install_log_redaction, json_for_terminal, redact
 from loraledger.adapters.runpod import RunPodError
 from loraledger.adapters.s3_listing import S3ListingError
-from loraledger.adapters.store import StoreConfigError, store_env, store_exists
+from loraledger.adapters.store import StoreConfigError, prepare_store, store_exists
+from loraledger.api.logging_setup import configure_logging, logging_config
 from loraledger.api.render import history_json, history_text
-from loraledger.api.service import Service
-from loraledger.api.settings import MissingSetting, Settings
+from loraledger.api.service import ReplayTargetRefused, Service, check_replay_target
+from loraledger.api.settings import MissingSetting, Settings, SettingsError, load_settings
 from loraledger.domain.errors import LedgerError
 from loraledger.domain.legacy import LegacyDocumentError
 from loraledger.domain.naming import NameRejected, parse_style_id, parse_version_name
@@ -40,9 +42,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# No emoji codes: `:smile:` in a key is data, not a picture.
-out = Console(highlight=False, soft_wrap=True, emoji=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+# Printed text is data (descriptions, paths): no rich markup, emoji codes or highlighting in it.
+out = Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
 T = TypeVar("T")
 
 # Failures a command explains in one line (exit 1) instead of a traceback.
@@ -81,16 +83,27 @@ def explained() -> Iterator[None]:
         fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
 
 
+def settings_for_command(**overrides: Any) -> Settings:
+    """The settings, with logging set up from them; a value that cannot be used stops the command
+    before it does anything (one line naming the variable, exit 2)."""
+    try:
+        settings = load_settings(**overrides)
+    except SettingsError as error:
+        fail(str(error), 2)
+    configure_logging(settings.log_format, settings.log_level)
+    return settings
+
+
 @contextmanager
 def service(create_store: bool = True, **overrides: Any) -> Iterator[Service]:
     with explained():
-        settings = Settings(**overrides)
+        settings = settings_for_command(**overrides)
         svc = Service(settings, create_store=create_store)
         try:
             yield svc
         finally:
-            for backup in svc.take_backups():
-                say(f"kept {backup}: the file had been changed by someone else")
+            # Each kept backup was logged as a warning (stderr, in the log format): stdout is
+            # the command's output only, JSON for `--json`.
             svc.close()
 
 
@@ -138,18 +151,19 @@ def serve(
     import uvicorn
 
     with explained():
-        settings = Settings()
+        settings = settings_for_command()
         ProjectionFileWriter(Path(settings.output_dir), settings.output_layout)  # a bad layout stops here
-        store_env(settings.database_url)
         if workers > 1 and settings.database_url.startswith("sqlite"):
             fail("several workers need LORALEDGER_DATABASE_URL=postgresql://…; SQLite is one process")
+        prepare_store(settings.database_url)  # a bad URL, or a database that refuses us, stops here
     uvicorn.run(
         "loraledger.api.http:create_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        log_level="info",
+        log_config=logging_config(settings.log_format, settings.log_level, uvicorn=True),
+        log_level=settings.log_level.lower(),
     )
 
 
@@ -192,9 +206,9 @@ def history(
     """A version's events and match decisions, oldest first."""
     with service() as svc:
         answer = history_json(style, version, svc.ledger.queries.history(style, version))
-    if as_json:
-        # Exact data: JSON escapes whatever a terminal would act on, so nothing is redacted here.
-        out.print(json_for_terminal(json.dumps(answer, indent=2, ensure_ascii=False)), markup=False)
+    if as_json:  # the data as it is: not through rich, which rewrites `:smile:` and `[bold]`;
+        # JSON escapes whatever a terminal would act on, so nothing is redacted here.
+        sys.stdout.write(json_for_terminal(json.dumps(answer, indent=2, ensure_ascii=False)) + "\n")
     else:
         out.print(redact(history_text(answer)), markup=False)  # its lines are escaped already
 
@@ -204,7 +218,13 @@ def replay(
     until: Annotated[datetime, typer.Option("--until", parser=_time, help="ISO-8601 time; no zone = UTC")],
     out_dir: Annotated[Path, typer.Option("--out", help="folder to write the files into")],
 ) -> None:
-    """Write the JSON files as they were at a time."""
+    """Write the JSON files as they were at a time (into a folder other than the live one)."""
+    with explained():
+        live = Path(Settings().output_dir)
+    try:
+        check_replay_target(live, out_dir)
+    except ReplayTargetRefused as refused:  # bad usage: refused before the store is opened
+        fail(str(refused), 2)
     with service() as svc:
         styles = svc.replay(until, out_dir)
     say(f"wrote {len(styles)} styles as of {until.isoformat()} into {out_dir}")
@@ -251,7 +271,7 @@ def import_(
 def _dry_run_store() -> dict[str, Any]:
     """A dry run reads the existing store when there is one, and never creates one."""
     with explained():
-        url = Settings().database_url
+        url = settings_for_command().database_url
         if store_exists(url):
             return {}
     return {"database_url": "memory://"}
@@ -264,6 +284,7 @@ def doctor(
 ) -> None:
     """Report duplicates and inconsistencies in legacy files; writes nothing."""
     problems = 0
+    settings_for_command()  # doctor reads no setting, but a bad one is refused by every command
     with explained():
         files = list(find_legacy_files(path, style))
     if not files:

@@ -35,7 +35,7 @@ from loraledger.domain.errors import LedgerError, OwnedFieldError, UnknownVersio
 from loraledger.domain.naming import NameRejected, parse_style_id, parse_version_name
 from loraledger.domain.parse_duration import parse_duration
 
-log = logging.getLogger("loraledger")
+log = logging.getLogger(__name__)
 
 STYLE_ID_PATTERN = r"^[1-9][0-9]{0,8}$"
 
@@ -226,6 +226,7 @@ def rebuild_projections(service: ServiceDep) -> dict[str, Any]:
     return {
         "styles": result.styles_written,
         "failed": result.failed,
+        "errors": {str(style_id): reason for style_id, reason in result.errors.items()},
         "backups": [str(path) for path in service.take_backups()],
     }
 

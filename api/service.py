@@ -35,12 +35,11 @@ from loraledger.application.reports import ReportResult
 from loraledger.application.sync import SyncReport
 from loraledger.domain.entries import Status
 from loraledger.domain.errors import LedgerError
-from loraledger.domain.parse_duration import parse_duration
 from loraledger.domain.training_version import TrainingVersion
 from loraledger.projections.runner import CatchUp, ProjectionRunner, log_identity, replay
 from loraledger.projections.training_versions import render_document
 
-log = logging.getLogger("loraledger")
+log = logging.getLogger(__name__)
 WRITER_INTERVAL_SECONDS = 1.0
 WRITER_COALESCE_SECONDS = 0.1
 STORE_CHECK_SECONDS = 1.0
@@ -52,8 +51,23 @@ class FileSink:
     def __init__(self, writer: ProjectionFileWriter) -> None:
         self.writer = writer
 
-    def write(self, style_id: int, text: str, position: str) -> Path | None:
+    def write(self, style_id: int, text: str, position: str | None) -> Path | None:
         return self.writer.write(style_id, text, position).backup
+
+
+class ReplayTargetRefused(ValueError):
+    """`replay --out` names the live output folder (or one inside it, or one holding it)."""
+
+
+def check_replay_target(live_dir: Path, out_dir: Path) -> None:
+    """Refuse to replay into the live output folder: its files would be replaced by old states."""
+    live, out = live_dir.resolve(), out_dir.resolve()
+    if out == live or out.is_relative_to(live) or live.is_relative_to(out):
+        where = "is" if out == live else "is inside" if out.is_relative_to(live) else "holds"
+        raise ReplayTargetRefused(
+            f"--out {out_dir} {where} the live output folder {live} (LORALEDGER_OUTPUT_DIR);"
+            " replay writes old states, so give it a folder of its own"
+        )
 
 
 @dataclass(slots=True)
@@ -79,7 +93,9 @@ class Service:
         self.ledger = (
             Ledger.open(env, config=config) if clock is None else Ledger.open(env, config=config, clock=clock)
         )
-        self.writer = ProjectionFileWriter(Path(settings.output_dir), settings.output_layout)
+        self.writer = ProjectionFileWriter(
+            Path(settings.output_dir), settings.output_layout, log_head=self._head
+        )
         self.runner = ProjectionRunner(self.ledger.store, FileSink(self.writer))
         self._backups: list[Path] = []
         self._backups_lock = threading.Lock()
@@ -121,9 +137,19 @@ class Service:
         """Bring the files up to date; a file someone else had changed is kept and reported."""
         result = self.runner.catch_up()
         self._report_backups(result.backups)
-        if not result.failed:
-            self.writer.write_mark(f"{log_identity(self.ledger.store)}:{result.position}")
+        self._mark_files(f"{log_identity(self.ledger.store)}:{result.position}" if result.complete else None)
         return result
+
+    def _mark_files(self, position: str | None) -> None:
+        """Record that every file is current through `position`, or (None) that some file is not,
+        so that the next one-shot command catches up on every style instead of only its own."""
+        try:
+            if position is None:
+                self.writer.clear_mark()
+            else:
+                self.writer.write_mark(position)
+        except OSError as error:  # the output folder itself is not writable: the styles said so
+            log.warning("the output folder's mark %s cannot be updated: %s", self.writer.mark_path, error)
 
     def _head(self) -> str:
         """Where the log ends now (the form the files' marks use)."""
@@ -132,7 +158,12 @@ class Service:
 
     def _report_backups(self, backups: list[Path]) -> None:
         for backup in backups:
-            log.warning("%s had been changed by someone else; kept a copy at %s", backup.parent, backup)
+            log.warning(
+                "%s had been changed by someone else; kept a copy at %s",
+                backup.parent,
+                backup,
+                extra={"backup": str(backup)},
+            )
         with self._backups_lock:
             self._backups.extend(backups)
 
@@ -189,15 +220,14 @@ class Service:
                 result = self.writer.write(
                     style_id, render_document(self.ledger.queries.style_versions(style_id)), position
                 )
-            except (OSError, ValueError) as error:  # e.g. a style folder that leads outside
+            except (OSError, ValueError) as error:  # a read-only folder, a full disk, a link
                 log.error("style %s: its file cannot be written: %s", style_id, error)
                 failed = True
                 continue
             if result.backup is not None:
                 backups.append(result.backup)
         self._report_backups(backups)
-        if not failed:
-            self.writer.write_mark(position)
+        self._mark_files(None if failed else position)
 
     def take_backups(self) -> list[Path]:
         """Backups kept since the last call (for the command's answer)."""
@@ -288,11 +318,12 @@ class Service:
         return self.catch_up()
 
     def replay(self, until: datetime, out_dir: Path) -> list[int]:
+        check_replay_target(Path(self.settings.output_dir), out_dir)
         writer = ProjectionFileWriter(out_dir, self.settings.output_layout)
         return replay(self.ledger.store, until, FileSink(writer))
 
     def reconcile(self, older_than: timedelta) -> ReconcileReport:
-        grace = parse_duration(self.settings.reconcile_grace)
+        self.settings.require_runpod("to ask RunPod about pending trainings (reconcile)")
         status = RunPodStatusSource(self.runpod)
         self.catch_up()
         pending = [
@@ -301,6 +332,7 @@ class Service:
             for version in self.runner.documents.versions(style_id)
             if version.status == Status.PENDING
         ]
+        grace = self.settings.effective_reconcile_after
         report = self.ledger.reconcile.run(pending, status, older_than=older_than, grace=grace)
         self.catch_up()
         return report
@@ -333,4 +365,4 @@ class Service:
         return self.healthy()
 
 
-__all__ = ["MissingSetting", "Service"]
+__all__ = ["MissingSetting", "ReplayTargetRefused", "Service", "check_replay_target"]

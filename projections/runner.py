@@ -3,7 +3,8 @@
 One runner per process. It remembers how far it has read; `catch_up()` reads what is new, folds it
 into `StyleDocuments` and hands the styles it touched to a sink (the atomic file writer). Commands
 call `catch_up()` before they answer, so a 2xx answer is already on disk; a background thread
-calls it too, for events written by other processes.
+calls it too, for events written by other processes. A style whose file could not be written stays
+due, and is tried again (after a pause that doubles up to RETRY_MAX_SECONDS) until it is written.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,14 +26,17 @@ from eventsourcing.domain import CanMutateAggregate
 from loraledger.projections.training_versions import StyleDocuments, is_training_version_topic
 
 READ_BATCH = 2_000
-log = logging.getLogger("loraledger")
+RETRY_FIRST_SECONDS = 1.0
+RETRY_MAX_SECONDS = 8.0
+log = logging.getLogger(__name__)
 
 
 class DocumentSink(Protocol):
     """Where rendered documents go (the atomic file writer, or a folder for `replay`)."""
 
-    def write(self, style_id: int, text: str, position: str) -> Path | None:
-        """Write one style's document as of `position` (`"<log id>:<notification id>"`).
+    def write(self, style_id: int, text: str, position: str | None) -> Path | None:
+        """Write one style's document as of `position` (`"<log id>:<notification id>"`; None
+        for a document that is not the log's state at any position, as `replay` writes).
 
         Returns the path of a backup, if the file had been edited by someone else and was kept.
         """
@@ -40,13 +45,26 @@ class DocumentSink(Protocol):
 
 @dataclass(slots=True)
 class CatchUp:
-    """What one `catch_up()` did."""
+    """What one `catch_up()` did.
+
+    `styles_written`: styles whose file now holds their state (written, found already holding it,
+    or holding a later state another process wrote). `failed`: styles whose file could not be
+    written, with the reason in `errors`; `waiting`: styles that failed before and wait for
+    their next try. Both stay due: the files are current only when both are empty.
+    """
 
     position: int
     events: int = 0
     styles_written: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     backups: list[Path] = field(default_factory=list)
+    errors: dict[int, str] = field(default_factory=dict)
+    waiting: list[int] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every style's file holds the state through `position`."""
+        return not self.failed and not self.waiting
 
 
 def log_identity(ledger: Application[UUID]) -> str:
@@ -92,16 +110,20 @@ class ProjectionRunner:
     and the CLI that must see their files on disk call `catch_up()` (fold, then flush).
     """
 
-    def __init__(self, ledger: Application[UUID], sink: DocumentSink) -> None:
+    def __init__(
+        self, ledger: Application[UUID], sink: DocumentSink, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.ledger = ledger
         self.sink = sink
         self.documents = StyleDocuments()
         self.position = 0
+        self._clock = clock
         self._fold_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._dirty: set[int] | None = None  # None: nothing written yet, so every style is due
         self._log_id: str | None = None
         self._written: dict[int, str] = {}  # what this runner last handed the sink, per style
+        self._retry: dict[int, tuple[int, float]] = {}  # failed styles: (failures, next try at)
 
     def fold(self) -> int:
         """Read what is new in the log into the documents; returns how many events were read."""
@@ -117,14 +139,17 @@ class ProjectionRunner:
             return count
 
     def flush(self) -> CatchUp:
-        """Write every style changed since the last flush (every style, the first time)."""
+        """Write every style changed since the last flush (every style, the first time), and
+        every style whose file could not be written before once its pause is over."""
         with self._write_lock:
+            now = self._clock()
             with self._fold_lock:
                 due = set(self.documents.styles()) if self._dirty is None else self._dirty
-                self._dirty = set()
-                texts = {style_id: self.documents.render(style_id) for style_id in sorted(due)}
+                waiting = sorted(s for s in due if s in self._retry and self._retry[s][1] > now)
+                self._dirty = set(waiting)
+                texts = {s: self.documents.render(s) for s in sorted(due.difference(waiting))}
                 position = self.position
-            result = CatchUp(position)
+            result = CatchUp(position, waiting=waiting)
             if texts and self._log_id is None:
                 self._log_id = log_identity(self.ledger)
             for style_id, text in texts.items():
@@ -132,15 +157,26 @@ class ProjectionRunner:
                     continue  # events that changed nothing in the file (a repeated webhook) cost no I/O
                 try:
                     backup = self.sink.write(style_id, text, f"{self._log_id}:{position}")
-                except (OSError, ValueError) as error:  # e.g. a style folder that leads outside
-                    log.error("style %s: its file cannot be written: %s", style_id, error)
-                    result.failed.append(style_id)
+                except (OSError, ValueError) as error:  # a read-only folder, a full disk, a link
+                    self._failed(style_id, error, now, result)
                     continue
+                self._retry.pop(style_id, None)
                 self._written[style_id] = text
                 result.styles_written.append(style_id)
                 if backup is not None:
                     result.backups.append(backup)
+            if result.failed:
+                with self._fold_lock:
+                    self._dirty.update(result.failed)  # still due: written on a later turn
             return result
+
+    def _failed(self, style_id: int, error: Exception, now: float, result: CatchUp) -> None:
+        failures = self._retry.get(style_id, (0, now))[0] + 1
+        pause = min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2 ** (failures - 1))
+        self._retry[style_id] = (failures, now + pause)
+        result.failed.append(style_id)
+        result.errors[style_id] = str(error)
+        log.error("style %s: its file cannot be written (try %d): %s", style_id, failures, error)
 
     def catch_up(self) -> CatchUp:
         """Fold new events in and write the styles they touched."""
@@ -158,18 +194,16 @@ class ProjectionRunner:
 
 def replay(ledger: Application[UUID], until: datetime | None, sink: DocumentSink) -> list[int]:
     """Write every style's document as it was at `until`; returns the styles written."""
-    head = 0
     documents = StyleDocuments()
-    for position_read, events in read_batches(ledger, 0):
-        head = position_read
+    for _, events in read_batches(ledger, 0):
         for event in events:
             if until is None or event.timestamp <= until:
                 documents.apply(event)
     written = []
-    position = f"{log_identity(ledger)}:{head}"
     for style_id in documents.styles():
         text = documents.render(style_id)
         if text is not None:
-            sink.write(style_id, text, position)
+            # No position: an earlier state must never look like the log's current one.
+            sink.write(style_id, text, None)
             written.append(style_id)
     return written

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -142,3 +145,92 @@ def test_on_postgresql_concurrent_starts_and_deliveries_keep_one_entry_and_one_c
         if server is not None:
             server.stop()  # its connections go before the schema does
         drop_schema(database_url)
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_a_file_that_could_not_be_written_is_written_within_seconds_once_the_folder_is_back(
+    server: LedgerServer,
+) -> None:
+    server.started_job(1, "V9")
+    content = server.document_bytes(1)
+    assert content is not None and server.wait_file(1, content) == content
+    folder = server.file(1).parent
+    aside = folder.with_name("1.aside")
+    folder.rename(aside)
+    folder.write_text("in the way")  # chmod does not stop root; a file where the folder was does
+
+    patched = server.client.patch("/styles/1/versions/V9", json={"note": "while the folder was away"})
+    assert patched.status_code == 200, patched.text
+    assert _wait_for(lambda: "style 1: its file cannot be written" in server.stderr_text(), 5)
+    events = len(server.history(1, "V9"))
+    folder.unlink()
+    aside.rename(folder)
+
+    expected = server.document_bytes(1)
+    assert expected is not None and b"while the folder was away" in expected
+    assert server.wait_file(1, expected, timeout=5) == expected  # no new event: the writer retried
+    assert len(server.history(1, "V9")) == events
+
+
+def test_after_restoring_a_backup_of_the_store_the_files_follow_the_restored_log(
+    server: LedgerServer,
+) -> None:
+    server.started_job(1, "V9")
+    content = server.document_bytes(1)
+    assert content is not None and server.wait_file(1, content) == content
+    server.stop()
+    saved = server.workdir / "saved.db"
+    with sqlite3.connect(server.db_path) as source, sqlite3.connect(saved) as target:
+        source.backup(target)
+    source.close()
+    target.close()
+    server.start()
+    for n in range(4):  # history the backup will not have
+        patched = server.client.patch("/styles/1/versions/V9", json={"note": f"lost {n}"})
+        assert patched.status_code == 200, patched.text
+    lost = server.document_bytes(1)
+    assert lost is not None and server.wait_file(1, lost) == lost
+    server.stop()
+    for leftover in server.workdir.glob("ledger.db-*"):
+        leftover.unlink()
+    shutil.copyfile(saved, server.db_path)
+    server.start()
+
+    patched = server.client.patch("/styles/1/versions/V9", json={"isGood": True})
+    assert patched.status_code == 200, patched.text
+    expected = server.document_bytes(1)
+    assert expected is not None and b"lost" not in expected and b'"isGood": true' in expected
+    assert server.wait_file(1, expected) == expected
+    kept = [p.read_bytes() for p in server.file(1).parent.glob("*.bak")]
+    assert kept == [lost]
+
+
+def test_a_style_folder_linked_to_another_styles_folder_is_never_written_and_rebuild_says_why(
+    server: LedgerServer,
+) -> None:
+    server.started_job(1, "V9")
+    content = server.document_bytes(1)
+    assert content is not None and server.wait_file(1, content) == content
+    (server.output_dir / "2").symlink_to(server.output_dir / "1", target_is_directory=True)
+    server.started_job(2, "V1")
+    server.started_job(3, "V1")
+    third = server.document_bytes(3)
+    assert third is not None and server.wait_file(3, third) == third
+
+    answer = server.client.post("/projections/rebuild")
+
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["styles"] == [1, 3] and body["failed"] == [2], body
+    assert "which is the file of style 1" in body["errors"]["2"]
+    assert server.file(1).read_bytes() == content
+    assert not [p for p in server.file(1).parent.iterdir() if p.name.endswith(".bak")]
+    assert "style 2: its file cannot be written" in server.stderr_text()

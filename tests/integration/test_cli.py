@@ -514,3 +514,106 @@ def test_control_sequences_in_s3_keys_are_shown_escaped_by_sync_and_history_and_
     )
     keys = [e["data"].get("key") for e in answer["events"] if "key" in e["data"]]
     assert keys and set(keys) == {matched}, answer  # the JSON keeps the data exact
+
+
+# --------------------------------------------------------------------------- replay, rebuild, retries
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_replay_into_the_live_output_folder_is_refused_in_one_line_and_changes_nothing(cli: Cli) -> None:
+    before_file(cli)
+    cli.ok("import", str(cli.styles))
+    live = _tree(cli.styles)
+    (cli.root / "link-to-styles").symlink_to(cli.styles, target_is_directory=True)
+    until = datetime.now(UTC).isoformat()
+    targets = {
+        "is": cli.styles,
+        "is inside": cli.styles / "1_ink_intensity",
+        "holds": cli.root,
+        "is ": cli.root / "link-to-styles",
+        "is  ": cli.root / "db" / ".." / "styles",
+    }
+    for where, target in targets.items():
+        result = cli.run("replay", "--until", until, "--out", str(target))
+        assert result.returncode == 2, (target, result.stdout, result.stderr)
+        line = one_line(result.stderr)
+        assert line.startswith("error: --out ") and f"{where.strip()} the live output folder" in line, line
+    assert _tree(cli.styles) == live
+
+
+def test_files_written_by_replay_carry_no_position_that_would_make_them_look_current(cli: Cli) -> None:
+    before_file(cli)
+    cli.ok("import", str(cli.styles))
+    out = cli.root / "replayed"
+
+    cli.ok("replay", "--until", datetime.now(UTC).isoformat(), "--out", str(out))
+
+    (sidecar,) = out.rglob(f".{DOCUMENT}.loraledger")
+    assert sidecar.read_text().startswith("sha256:") and "position:" not in sidecar.read_text()
+    assert "position:" in next(cli.styles.rglob(f".{DOCUMENT}.loraledger")).read_text()
+
+
+def test_rebuild_refuses_a_style_folder_linked_to_another_styles_and_says_why(cli: Cli) -> None:
+    path = before_file(cli)
+    write_document(
+        cli.styles / "2_vivid_portraiture" / DOCUMENT,
+        (FIXTURES / "style_2_vivid_portraiture.json").read_text(encoding="utf-8"),
+    )
+    cli.ok("import", str(cli.styles))
+    style_1, backups = path.read_bytes(), sorted(path.parent.glob("*.bak"))  # the legacy file's copy
+    second = cli.styles / "2_vivid_portraiture"
+    for old in second.iterdir():
+        old.unlink()
+    second.rmdir()
+    second.symlink_to(path.parent, target_is_directory=True)
+
+    result = cli.run("rebuild")
+
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "wrote 1 styles: 1" in result.stdout
+    reason, error = result.stderr.strip().splitlines()
+    assert reason.startswith("style 2: its file cannot be written") and "the file of style 1" in reason
+    assert error.startswith("error: the files of styles 2 could not be written")
+    assert path.read_bytes() == style_1
+    assert sorted(path.parent.glob("*.bak")) == backups
+
+
+def _legacy(version: str) -> dict[str, Any]:
+    return {
+        "versions": [
+            {
+                "id": f"job-{version}",
+                "name": version,
+                "timestamp": "2025-10-14T10:03:16.817Z",
+                "parameters": {},
+                "status": "completed",
+            }
+        ]
+    }
+
+
+def test_a_file_that_could_not_be_written_is_written_by_the_next_command_once_the_folder_is_back(
+    cli: Cli,
+) -> None:
+    cli.env["LORALEDGER_OUTPUT_LAYOUT"] = "{style_id}/training_versions.json"
+    first = write_document(cli.root / "legacy" / "v1.json", _legacy("V1"))
+    second = write_document(cli.root / "legacy" / "v2.json", _legacy("V2"))
+    cli.ok("import", str(first), "--style", "2")
+    folder = cli.styles / "2"
+    path = folder / DOCUMENT
+    assert '"V1"' in path.read_text(encoding="utf-8")
+    folder.rename(cli.root / "aside")
+    folder.write_text("in the way")  # chmod does not stop root; a file where the folder was does
+
+    blocked = cli.run("import", str(second), "--style", "2")
+    assert "style 2: its file cannot be written" in blocked.stderr, blocked.stderr
+    folder.unlink()
+    (cli.root / "aside").rename(folder)
+
+    again = cli.ok("import", str(second), "--style", "2")  # records nothing: already imported
+    assert "recorded 0 events" in again.stdout
+    written = json.loads(path.read_text(encoding="utf-8"))
+    assert [v["name"] for v in written["versions"]] == ["V2", "V1"]

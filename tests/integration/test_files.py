@@ -37,7 +37,8 @@ def backups_in(folder: Path) -> list[Path]:
 
 
 def sidecar_digest(path: Path) -> str:
-    return path.with_name(f".{path.name}.loraledger").read_text().strip()
+    """The sidecar's first field (then come the log position and the style, when known)."""
+    return path.with_name(f".{path.name}.loraledger").read_text().split()[0]
 
 
 # --------------------------------------------------------------------------- basic writes
@@ -494,3 +495,119 @@ def test_output_dir_given_through_a_symlink_is_accepted(tmp_path: Path) -> None:
 def test_negative_or_bool_style_ids_are_rejected(tmp_path: Path, style_id: int) -> None:
     with pytest.raises((ValueError, TypeError)):
         resolve_style_path(tmp_path, DEFAULT_LAYOUT, style_id)
+
+
+def test_a_layout_without_the_style_id_is_refused_since_every_style_would_share_one_file(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(LayoutError, match="every style would share one file"):
+        ProjectionFileWriter(tmp_path, "shared/training_versions.json")
+
+
+# --------------------------------------------------------------------------- one file, one style
+
+
+def test_a_style_folder_linked_to_another_styles_folder_is_refused_and_the_other_file_kept(
+    tmp_path: Path,
+) -> None:
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    first = writer.write(1, doc(1), "log:1").path
+    (tmp_path / "2").symlink_to(tmp_path / "1", target_is_directory=True)
+
+    with pytest.raises(LayoutError, match="which is the file of style 1; style 2 is not written"):
+        writer.write(2, doc(2), "log:2")
+
+    assert first.read_text() == doc(1)
+    assert backups_in(first.parent) == []
+    assert writer.write(1, doc(3), "log:3").backup is None  # style 1 goes on as before
+
+
+def test_a_picked_style_folder_linked_to_another_styles_folder_is_refused(tmp_path: Path) -> None:
+    images = tmp_path / "resources" / "style_images"
+    (images / "1_ink").mkdir(parents=True)
+    (images / "2_alias").symlink_to(images / "1_ink", target_is_directory=True)
+    writer = ProjectionFileWriter(tmp_path, PICK_LAYOUT)
+    with pytest.raises(LayoutError, match="file of style 1"):
+        writer.write(2, doc(2))
+    assert writer.write(1, doc(1)).path == images.resolve() / "1_ink" / "training_versions.json"
+
+
+def test_a_style_file_linked_to_another_styles_file_is_refused(tmp_path: Path) -> None:
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    first = writer.write(1, doc(1)).path
+    (tmp_path / "2").mkdir()
+    (tmp_path / "2" / "training_versions.json").symlink_to(first)
+    with pytest.raises(LayoutError, match="file of style 1"):
+        writer.write(2, doc(2))
+    assert first.read_text() == doc(1)
+
+
+def test_two_styles_linked_to_one_folder_named_for_neither_write_only_the_first_owner(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "shared").mkdir()
+    for style_id in (1, 2):
+        (tmp_path / str(style_id)).symlink_to(tmp_path / "shared", target_is_directory=True)
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    path = writer.write(1, doc(1), "log:1").path
+    assert path == tmp_path.resolve() / "shared" / "training_versions.json"
+
+    with pytest.raises(LayoutError, match="was written for style 1"):
+        writer.write(2, doc(2), "log:2")
+    with pytest.raises(LayoutError, match="was written for style 1"):  # and from another process
+        ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT).write(2, doc(2), "log:2")
+
+    assert path.read_text() == doc(1)
+    assert writer.write(1, doc(3), "log:3").changed is True
+
+
+# --------------------------------------------------------------------------- the log is the truth
+
+
+def test_a_mark_ahead_of_the_log_makes_the_file_rewritten_and_its_content_kept(tmp_path: Path) -> None:
+    """A backup of the store was restored: the files' marks are ahead of the log's head."""
+    head = ["log:9"]
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, log_head=lambda: head[0])
+    path = writer.write(1, doc(9), "log:9").path
+    head[0] = "log:5"  # the restored log ends at 5; its next event gets id 6
+
+    result = writer.write(1, doc(6), "log:6")
+
+    assert result.changed is True and result.superseded is False
+    assert path.read_text() == doc(6)
+    assert result.backup is not None and result.backup.read_text() == doc(9)
+    assert "position:log:6" in path.with_name(f".{path.name}.loraledger").read_text()
+
+
+def test_a_mark_ahead_of_the_writer_but_in_the_log_is_a_newer_file_and_left_alone(tmp_path: Path) -> None:
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, log_head=lambda: "log:9")
+    path = writer.write(1, doc(9), "log:9").path
+
+    result = writer.write(1, doc(6), "log:6")  # a writer that has not read events 7 to 9 yet
+
+    assert result == WriteResult(path=path, changed=False, backup=None, superseded=True)
+    assert path.read_text() == doc(9)
+
+
+def test_a_file_written_from_another_log_is_rewritten_and_its_content_kept(tmp_path: Path) -> None:
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, log_head=lambda: "new:3")
+    path = writer.write(1, doc(1), "old:40").path
+
+    result = writer.write(1, doc(2), "new:3")
+
+    assert result.changed is True
+    assert result.backup is not None and result.backup.read_text() == doc(1)
+    assert path.read_text() == doc(2)
+
+
+def test_a_document_written_without_a_position_carries_no_position_in_its_mark(tmp_path: Path) -> None:
+    """What `replay` writes is an earlier state: its mark must never make it look current."""
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    path = writer.write(1, doc(1), "log:9").path
+    sidecar = path.with_name(f".{path.name}.loraledger")
+
+    writer.write(1, doc(0), None)
+    assert "position:" not in sidecar.read_text()
+    writer.write(1, doc(0), None)  # the same bytes again: the mark still says no position
+    assert "position:" not in sidecar.read_text()
+    assert writer.write(1, doc(2), "log:3").changed is True  # a live writer at any position replaces it

@@ -8,7 +8,9 @@ plain values the adapters build (`LoraObject`, job ids).
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +20,7 @@ import pytest
 from loraledger.api.service import Service
 from loraledger.api.settings import Settings
 from loraledger.domain.observations import LoraObject
+from loraledger.projections.runner import log_identity
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "legacy"
 STYLE_FIXTURES = sorted(FIXTURES.glob("style_*.json"))
@@ -332,3 +335,171 @@ def test_a_file_edited_by_hand_between_two_writes_is_backed_up_and_reported(
     service.ledger.annotations.annotate(3, "V1", {"imageCount": 12}, [])
     assert service.catch_up().backups == []
     assert len(list(path.parent.glob(f"{DOCUMENT}.external-*.bak"))) == 1
+
+
+# --------------------------------------------------------------------------- a restored backup
+
+
+def _sqlite_backup(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite store, as a backup tool makes it."""
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+
+
+def _restore(backup: Path, database: Path) -> None:
+    for leftover in (database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")):
+        leftover.unlink(missing_ok=True)
+    shutil.copyfile(backup, database)
+
+
+def _service_on(database: Path, output_dir: Path) -> Service:
+    return Service(Settings(_env_file=None, database_url=f"sqlite:///{database}", output_dir=str(output_dir)))
+
+
+def test_after_a_restored_backup_of_the_store_a_change_rewrites_the_file_from_the_log(
+    tmp_path: Path,
+) -> None:
+    database, saved, out = tmp_path / "ledger.db", tmp_path / "saved.db", tmp_path / "out"
+    service = _service_on(database, out)
+    service.ledger.start.request(1, "V1", parameters={"learning_rate": 0.0001})
+    service.catch_up()
+    _sqlite_backup(database, saved)
+    for n in range(5):  # history the backup does not have
+        service.annotate(1, "V1", {"note": f"after the backup {n}"}, [])
+    path = service.writer.path_for(1)
+    lost = path.read_text(encoding="utf-8")
+    assert "after the backup 4" in lost
+    service.close()
+    _restore(saved, database)
+
+    restored = _service_on(database, out)
+    try:
+        restored.annotate(1, "V1", {"isGood": True}, [])
+        written = path.read_text(encoding="utf-8")
+        assert written == restored.runner.document(1)
+        assert '"isGood": true' in written and "after the backup" not in written
+        (backup,) = path.parent.glob(f"{DOCUMENT}.external-*.bak")
+        assert backup.read_text(encoding="utf-8") == lost
+    finally:
+        restored.close()
+
+
+def test_rebuild_after_a_restored_backup_writes_what_the_log_says_and_reports_it(tmp_path: Path) -> None:
+    database, saved, out = tmp_path / "ledger.db", tmp_path / "saved.db", tmp_path / "out"
+    service = _service_on(database, out)
+    service.ledger.start.request(1, "V1", parameters={"learning_rate": 0.0001})
+    service.ledger.start.request(2, "V1", parameters={"learning_rate": 0.0002})
+    service.catch_up()
+    _sqlite_backup(database, saved)
+    service.annotate(1, "V1", {"note": "after the backup"}, [])
+    service.ledger.start.request(2, "V2", parameters={})
+    service.catch_up()
+    service.close()
+    _restore(saved, database)
+
+    restored = _service_on(database, out)
+    try:
+        result = restored.rebuild()
+        assert result.styles_written == [1, 2] and result.failed == []
+        for style_id in (1, 2):
+            assert restored.writer.path_for(style_id).read_text(encoding="utf-8") == restored.runner.document(
+                style_id
+            )
+        assert len(restored.take_backups()) == 2
+    finally:
+        restored.close()
+
+
+# --------------------------------------------------------------------------- a file that cannot be written
+
+
+def _block(folder: Path) -> Path:
+    """Put a regular file where a style's folder is (chmod does not stop root); returns the folder's
+    new place, for `_unblock`."""
+    aside = folder.with_name(folder.name + ".aside")
+    if folder.exists():
+        folder.rename(aside)
+    folder.write_text("in the way")
+    return aside
+
+
+def _unblock(folder: Path, aside: Path) -> None:
+    folder.unlink()
+    if aside.exists():
+        aside.rename(folder)
+
+
+def test_a_style_whose_file_could_not_be_written_is_written_once_the_folder_is_back_without_new_events(
+    make_service: ServiceFactory, tmp_path: Path
+) -> None:
+    service = make_service()
+    service.ledger.start.request(5, "V1", parameters={"learning_rate": 0.0001})
+    service.ledger.start.request(6, "V1", parameters={"learning_rate": 0.0001})
+    service.catch_up()
+    path = service.writer.path_for(5)
+    aside = _block(path.parent)
+
+    service.annotate(5, "V1", {"note": "while the folder was away"}, [])
+    service.annotate(6, "V1", {"note": "style 6 is fine"}, [])
+    failed = service.catch_up()
+    assert failed.failed == [] and failed.waiting == [5]  # tried again after a pause, not at once
+    assert "style 6 is fine" in service.writer.path_for(6).read_text(encoding="utf-8")
+
+    _unblock(path.parent, aside)
+    events = head(service)
+    deadline = time.monotonic() + 5
+    while "while the folder was away" not in path.read_text(encoding="utf-8"):
+        assert time.monotonic() < deadline, "style 5 was never written again"
+        time.sleep(0.2)
+        service.catch_up()
+    assert head(service) == events  # written without any new event
+    assert path.read_text(encoding="utf-8") == service.runner.document(5)
+    assert service.writer.read_mark() == f"{log_identity(service.ledger.store)}:{events}"
+
+
+def test_a_failed_write_leaves_the_files_marked_not_current_so_the_next_command_catches_up(
+    make_service: ServiceFactory, tmp_path: Path
+) -> None:
+    service = make_service()
+    service.ledger.start.request(5, "V1", parameters={"learning_rate": 0.0001})
+    service.catch_up()
+    assert service.writer.read_mark() is not None
+    path = service.writer.path_for(5)
+    aside = _block(path.parent)
+    service.annotate(5, "V1", {"note": "while the folder was away"}, [])
+    assert service.writer.read_mark() is None
+    _unblock(path.parent, aside)
+
+    # Another process that recorded nothing: it catches up on every style, not only its own.
+    (tmp_path / "empty").mkdir()
+    other = make_service()
+    assert other.import_path(tmp_path / "empty", None) == []
+    assert "while the folder was away" in path.read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- two styles, one file
+
+
+def test_a_style_folder_linked_to_another_styles_folder_is_refused_and_rebuild_reports_why(
+    make_service: ServiceFactory, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    service = make_service(out)
+    service.ledger.start.request(1, "V1", parameters={"learning_rate": 0.0001})
+    service.catch_up()
+    first = service.writer.path_for(1)
+    style_1 = first.read_bytes()
+    (out / "2").symlink_to(out / "1", target_is_directory=True)
+    service.ledger.start.request(2, "V1", parameters={"learning_rate": 0.0002})
+    service.ledger.start.request(3, "V1", parameters={"learning_rate": 0.0003})
+
+    result = service.rebuild()
+
+    assert result.failed == [2] and result.styles_written == [1, 3]
+    assert "file of style 1" in result.errors[2]
+    assert first.read_bytes() == style_1
+    assert service.writer.path_for(3).exists()
+    assert list(first.parent.glob("*.bak")) == []
+    assert service.writer.read_mark() is None

@@ -299,7 +299,7 @@ class RecordingSink:
     def __init__(self) -> None:
         self.texts: dict[int, str] = {}
 
-    def write(self, style_id: int, text: str, position: str) -> Path | None:
+    def write(self, style_id: int, text: str, position: str | None) -> Path | None:
         self.texts[style_id] = text
         return None
 
@@ -322,6 +322,47 @@ def test_incremental_projection_equals_a_rebuild_from_scratch() -> None:
     assert sorted(sink.texts) == rebuilt.styles() == [1, 5]
     for style_id in rebuilt.styles():
         assert sink.texts[style_id] == rebuilt.render(style_id)
+
+
+class BrokenFolderSink(RecordingSink):
+    """A sink whose style 1 cannot be written until `repaired` (a read-only folder, a full disk)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.repaired = False
+        self.tries = 0
+
+    def write(self, style_id: int, text: str, position: str | None) -> Path | None:
+        if style_id == 1 and not self.repaired:
+            self.tries += 1
+            raise OSError(28, "No space left on device")
+        return super().write(style_id, text, position)
+
+
+def test_a_style_that_could_not_be_written_stays_due_and_is_retried_after_doubling_pauses() -> None:
+    ledger = make_ledger(Clock())
+    ledger.start.request(1, "V1", parameters={})
+    ledger.start.request(5, "V1", parameters={})
+    sink, now = BrokenFolderSink(), [0.0]
+    runner = ProjectionRunner(ledger.store, sink, clock=lambda: now[0])
+
+    first = runner.catch_up()
+    assert (first.failed, first.styles_written, first.complete) == ([1], [5], False)
+    assert "No space left" in first.errors[1]
+    tried_at = []
+    for tick in range(1, 49):  # 0.5 s turns, as a server's writer would run with no new event
+        now[0] = tick * 0.5
+        if runner.flush().failed:
+            tried_at.append(now[0])
+    assert tried_at == [1.0, 3.0, 7.0, 15.0, 23.0]  # pauses 1, 2, 4, then RETRY_MAX_SECONDS (8)
+
+    sink.repaired = True
+    assert runner.flush().waiting == [1]  # its pause is not over yet
+    now[0] = 31.0
+    done = runner.flush()
+    assert (done.styles_written, done.complete) == ([1], True)
+    assert sink.texts[1] == documents(ledger).render(1)
+    assert runner.flush().styles_written == []  # written once, no longer due
 
 
 @pytest.mark.parametrize("style_id", [1, 5])
