@@ -156,6 +156,10 @@ def serve(
         if workers > 1 and settings.database_url.startswith("sqlite"):
             fail("several workers need LORALEDGER_DATABASE_URL=postgresql://…; SQLite is one process")
         prepare_store(settings.database_url)  # a bad URL, or a database that refuses us, stops here
+        if workers > 1:
+            # The tables are created here, once: worker processes creating them at the same moment
+            # race in PostgreSQL's catalogue (a duplicate key in pg_type) and one of them dies.
+            Service(settings).close()
     uvicorn.run(
         "loraledger.api.http:create_app",
         factory=True,
@@ -220,7 +224,7 @@ def replay(
 ) -> None:
     """Write the JSON files as they were at a time (into a folder other than the live one)."""
     with explained():
-        live = Path(Settings().output_dir)
+        live = Path(settings_for_command().output_dir)
     try:
         check_replay_target(live, out_dir)
     except ReplayTargetRefused as refused:  # bad usage: refused before the store is opened

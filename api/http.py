@@ -18,6 +18,7 @@ from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Path, Quer
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyQuery, HTTPBearer
 from pydantic import BaseModel, Field, StrictInt, ValidationError
 
 from loraledger.adapters.redaction import install_log_redaction, redact, register_secrets
@@ -27,6 +28,18 @@ from loraledger.adapters.s3_listing import S3ListingError
 from loraledger.adapters.training_start import InvalidRunInput
 from loraledger.api.limits import BodyLimits
 from loraledger.api.render import history_json, reconcile_report_json, sync_report_json, webhook_json
+from loraledger.api.schemas import (
+    WEBHOOK_RESPONSES,
+    HealthAnswer,
+    RebuildAnswer,
+    ReconcileReport,
+    SyncReport,
+    TrainingVersionsDocument,
+    VersionEntry,
+    VersionHistory,
+    WebhookAnswer,
+    error_responses,
+)
 from loraledger.api.service import Service
 from loraledger.api.settings import MissingSetting, Settings
 from loraledger.domain import blobs
@@ -72,8 +85,22 @@ def require_store(service: ServiceDep) -> None:
         )
 
 
+# Declared for OpenAPI only (auto_error=False: they never answer): the checks and their error
+# answers are require_api_token's and the webhook route's own.
+bearer_scheme = HTTPBearer(
+    scheme_name="apiToken",
+    description="`LORALEDGER_API_TOKEN`; needed by mutating routes when it is set.",
+    auto_error=False,
+)
+webhook_token_scheme = APIKeyQuery(
+    name="token",
+    scheme_name="webhookToken",
+    description="`LORALEDGER_WEBHOOK_SECRET`, in the webhook URL sent to RunPod.",
+    auto_error=False,
+)
+
 StoreUp = Depends(require_store)
-Mutating = [Depends(require_api_token)]
+Mutating = [Depends(require_api_token), Depends(bearer_scheme)]
 StyleId = Annotated[str, Path(pattern=STYLE_ID_PATTERN, description="positive integer, no leading zeros")]
 VersionName = Annotated[str, Path(max_length=12, description="V<n>, case-insensitive")]
 
@@ -134,7 +161,15 @@ router = APIRouter(dependencies=[StoreUp])
 health_router = APIRouter()
 
 
-@router.post("/styles/{style_id}/trainings", status_code=201, dependencies=Mutating)
+@router.post(
+    "/styles/{style_id}/trainings",
+    status_code=201,
+    dependencies=Mutating,
+    operation_id="startTraining",
+    response_model=VersionEntry,
+    response_model_exclude_unset=True,
+    responses=error_responses(400, 401, 408, 409, 413, 422, 502, 503),
+)
 def start_training(style_id: StyleId, body: StartTraining, service: ServiceDep) -> dict[str, Any]:
     style = style_of(style_id)
     name = version_of(body.version_name) if body.version_name is not None else None
@@ -149,10 +184,20 @@ def start_training(style_id: StyleId, body: StartTraining, service: ServiceDep) 
     return service.ledger.queries.entry(style, started.request.version_name)
 
 
-@router.post("/webhooks/runpod", responses={202: {"description": "unknown job, parked"}})
+@router.post(
+    "/webhooks/runpod",
+    dependencies=[Depends(webhook_token_scheme)],
+    operation_id="receiveRunpodWebhook",
+    response_model=WebhookAnswer,
+    response_model_exclude_unset=True,
+    responses=WEBHOOK_RESPONSES,
+)
 async def runpod_webhook(
-    request: Request, service: ServiceDep, token: Annotated[str, Query(max_length=512)] = ""
-) -> JSONResponse:
+    request: Request,
+    response: Response,
+    service: ServiceDep,
+    token: Annotated[str, Query(max_length=512)] = "",
+) -> dict[str, Any]:
     # `token` documents the parameter; the check reads the raw query, which sees every spelling.
     secret = service.settings.webhook_secret
     if secret is None:
@@ -166,17 +211,33 @@ async def runpod_webhook(
     except ValidationError as error:
         raise HTTPException(422, f"not a RunPod job payload: {_first_error(error)}") from None
     result = await run_in_threadpool(service.receive_job_payload, payload)
-    return JSONResponse(webhook_json(result), status_code=202 if result.result == "unmatched" else 200)
+    response.status_code = 202 if result.result == "unmatched" else 200
+    return webhook_json(result)
 
 
-@router.post("/sync/s3", dependencies=Mutating)
+@router.post(
+    "/sync/s3",
+    dependencies=Mutating,
+    operation_id="syncS3",
+    response_model=SyncReport,
+    response_model_exclude_unset=True,
+    responses=error_responses(400, 401, 408, 413, 422, 502, 503),
+)
 def sync_s3(service: ServiceDep, body: Annotated[SyncRequest | None, Body()] = None) -> dict[str, Any]:
     answer = sync_report_json(service.sync(body.style_id if body else None))
     answer["backups"] = [str(path) for path in service.take_backups()]
     return answer
 
 
-@router.get("/styles/{style_id}/training_versions.json", response_class=Response)
+# The file's own bytes (a Response, never re-serialised), described by its schema.
+@router.get(
+    "/styles/{style_id}/training_versions.json",
+    operation_id="getTrainingVersions",
+    responses={
+        200: {"model": TrainingVersionsDocument, "description": "The projection file, as on disk."},
+        **error_responses(404, 422, 503),
+    },
+)
 def training_versions(style_id: StyleId, service: ServiceDep) -> Response:
     style = style_of(style_id)
     text = service.runner.document(style)
@@ -185,7 +246,13 @@ def training_versions(style_id: StyleId, service: ServiceDep) -> Response:
     return Response(content=text.encode(), media_type="application/json")
 
 
-@router.get("/styles/{style_id}/versions/{name}/history")
+@router.get(
+    "/styles/{style_id}/versions/{name}/history",
+    operation_id="getVersionHistory",
+    response_model=VersionHistory,
+    response_model_exclude_unset=True,
+    responses=error_responses(404, 422, 503),
+)
 def version_history(style_id: StyleId, name: VersionName, service: ServiceDep) -> dict[str, Any]:
     style, version = style_of(style_id), version_of(name)
     return history_json(style, version, service.ledger.queries.history(style, version))
@@ -208,7 +275,15 @@ ANNOTATION_BODY = {
 }
 
 
-@router.patch("/styles/{style_id}/versions/{name}", dependencies=Mutating, openapi_extra=ANNOTATION_BODY)
+@router.patch(
+    "/styles/{style_id}/versions/{name}",
+    dependencies=Mutating,
+    openapi_extra=ANNOTATION_BODY,
+    operation_id="annotateVersion",
+    response_model=VersionEntry,
+    response_model_exclude_unset=True,
+    responses=error_responses(401, 404, 408, 413, 422, 503),
+)
 async def annotate_version(
     style_id: StyleId, name: VersionName, request: Request, service: ServiceDep
 ) -> dict[str, Any]:
@@ -220,7 +295,14 @@ async def annotate_version(
     return annotated.document_entry()
 
 
-@router.post("/projections/rebuild", dependencies=Mutating)
+@router.post(
+    "/projections/rebuild",
+    dependencies=Mutating,
+    operation_id="rebuildProjections",
+    response_model=RebuildAnswer,
+    response_model_exclude_unset=True,
+    responses=error_responses(401, 503),
+)
 def rebuild_projections(service: ServiceDep) -> dict[str, Any]:
     result = service.rebuild()
     return {
@@ -231,7 +313,14 @@ def rebuild_projections(service: ServiceDep) -> dict[str, Any]:
     }
 
 
-@router.post("/reconcile", dependencies=Mutating)
+@router.post(
+    "/reconcile",
+    dependencies=Mutating,
+    operation_id="reconcile",
+    response_model=ReconcileReport,
+    response_model_exclude_unset=True,
+    responses=error_responses(401, 422, 503),
+)
 def reconcile(
     service: ServiceDep, older_than: Annotated[str, Query(max_length=32, examples=["15m"])] = "15m"
 ) -> dict[str, Any]:
@@ -242,12 +331,21 @@ def reconcile(
     return reconcile_report_json(service.reconcile(age))
 
 
-@health_router.get("/healthz")
-def healthz(service: ServiceDep) -> JSONResponse:
+@health_router.get(
+    "/healthz",
+    operation_id="healthz",
+    response_model=HealthAnswer,
+    response_model_exclude_unset=True,
+    responses={
+        503: {"model": HealthAnswer, "description": "The event store does not answer, or refuses writes."}
+    },
+)
+def healthz(service: ServiceDep, response: Response) -> dict[str, str]:
     problem = service.health()
     if problem is None:
-        return JSONResponse({"status": "ok"})
-    return JSONResponse({"status": "unavailable", "detail": problem}, status_code=503)
+        return {"status": "ok"}
+    response.status_code = 503
+    return {"status": "unavailable", "detail": problem}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -352,6 +450,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Event-sourced record of LoRA training versions.",
         version="0.1.0",
         lifespan=lifespan,
+        # Answers are written by json.dumps, as they always were: pydantic's own JSON writer spells
+        # some floats differently (1e-05 as 0.00001), and the bytes are part of the contract.
+        default_response_class=JSONResponse,
+        # One schema per answer model, as validated (see VersionEntry in api/schemas.py).
+        separate_input_output_schemas=False,
     )
     app.include_router(router)
     app.include_router(health_router)

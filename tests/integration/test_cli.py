@@ -575,7 +575,9 @@ def test_rebuild_refuses_a_style_folder_linked_to_another_styles_and_says_why(cl
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert "wrote 1 styles: 1" in result.stdout
     reason, error = result.stderr.strip().splitlines()
-    assert reason.startswith("style 2: its file cannot be written") and "the file of style 1" in reason
+    # The reason is a log line (time, level, logger, then the message); the error ends the output.
+    assert "ERROR loraledger.projections.runner: style 2: its file cannot be written" in reason
+    assert "the file of style 1" in reason
     assert error.startswith("error: the files of styles 2 could not be written")
     assert path.read_bytes() == style_1
     assert sorted(path.parent.glob("*.bak")) == backups

@@ -1,6 +1,7 @@
 """schemathesis over the live server's OpenAPI schema: every route, examples, coverage and fuzzing
 phases, positive and negative data, with the API token and the webhook secret set so authorised
-calls get through. The one check that must hold: `not_a_server_error` (no 5xx, ever).
+calls get through. The checks that must hold: `not_a_server_error` (no 5xx, ever), and every answer
+is documented: its status, its content type and its body's shape (api/schemas.py).
 
 The naming parser and the matching rules have their own property-based tests (hypothesis) in
 tests/unit/test_naming.py and tests/unit/test_matching.py; they are not repeated here.
@@ -24,7 +25,9 @@ MAX_EXAMPLES = 100
 
 
 @pytest.mark.slow
-def test_schemathesis_finds_no_server_error_on_any_route(make_server: ServerFactory, tmp_path: Path) -> None:
+def test_schemathesis_finds_no_server_error_and_no_undocumented_answer_on_any_route(
+    make_server: ServerFactory, tmp_path: Path
+) -> None:
     server = make_server(extra_env={"LORALEDGER_API_TOKEN": API_TOKEN})
     server.client.headers["Authorization"] = f"Bearer {API_TOKEN}"
     server.started_job(1, "V9", parameters={"learning_rate": 0.0003})  # something to read and patch
@@ -42,7 +45,7 @@ def test_schemathesis_finds_no_server_error_on_any_route(make_server: ServerFact
         "run",
         f"{server.base_url}/openapi.json",
         "--checks",
-        "not_a_server_error",
+        "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
         "--header",
         f"Authorization: Bearer {API_TOKEN}",
         "--max-examples",

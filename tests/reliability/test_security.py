@@ -366,7 +366,7 @@ def test_the_webhook_token_counts_only_as_token_given_once_and_no_spelling_shows
     server.stop()  # flushes the access log
 
     assert statuses == {case: status for case, (_, status) in WEBHOOK_QUERIES.items()}
-    access = server.stdout_text()
+    access = server.stderr_text()  # every log line, the access log included, goes to stderr
     assert access.count("POST /webhooks/runpod?") == len(WEBHOOK_QUERIES), access
     assert "tok%65n=***" in access and "x=1;token=***" in access
     assert _revealed(access + server.stderr_text(), SPELLED_CORE) == []
