@@ -1,4 +1,4 @@
-"""One S3 sync: list the bucket under the prefix and hand every object to the ledger's matching."""
+"""One S3 sync: list the bucket under the prefix and hand every object to the sync command."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from loraledger.adapters.s3_listing import list_objects
-from loraledger.domain.ledger import Ledger, SyncReport
+from loraledger.application.sync import SyncCommands, SyncReport
 from loraledger.domain.observations import LoraObject
 
 
 def sync_bucket(
-    ledger: Ledger,
+    sync: SyncCommands,
     client: Any,
     *,
     bucket: str,
@@ -25,7 +25,7 @@ def sync_bucket(
     objects: Iterator[LoraObject] = list_objects(client, bucket, prefix)
     if on_listed is not None:
         objects = _counting(objects, on_listed)
-    return ledger.observe_lora_files(objects, url_base=url_base, only_style=only_style)
+    return sync.observe(objects, url_base=url_base, only_style=only_style)
 
 
 def _counting(objects: Iterator[LoraObject], on_listed: Callable[[int], None]) -> Iterator[LoraObject]:

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from loraledger.adapters.redaction import redact
-from loraledger.adapters.runpod import RunPodClient, RunPodError, build_run_input
+from loraledger.adapters.runpod import RunPodClient, RunPodError
+from loraledger.adapters.runpod_input import build_run_input
+from loraledger.application.start import StartCommands, TrainingRequest
 from loraledger.domain import blobs
-from loraledger.domain.ledger import JobIdTaken, Ledger, TrainingRequest
+from loraledger.domain.errors import JobIdTaken
 
 
 class InvalidRunInput(ValueError):
@@ -26,7 +28,7 @@ class StartedTraining:
 
 
 def start_training(
-    ledger: Ledger,
+    start: StartCommands,
     runpod: RunPodClient,
     *,
     style_id: int,
@@ -46,7 +48,7 @@ def start_training(
         build_run_input(extra_input, model_name_field, "style_1_vV1", parameters)
     except ValueError as error:
         raise InvalidRunInput(f"input cannot carry the model name at {model_name_field!r}: {error}") from None
-    request = ledger.request_training(
+    request = start.request(
         style_id, version_name, parameters=parameters, description=description, fields=fields
     )
     try:
@@ -54,14 +56,14 @@ def start_training(
         job = runpod.run(run_input, webhook_url)
     except RunPodError as error:
         # The reason is public (the file, the history): never a secret RunPod quoted back.
-        ledger.record_start_failure(request, redact(f"RunPod did not start the job: {error}"))
+        start.record_failure(request, redact(f"RunPod did not start the job: {error}"))
         raise
     try:
-        ledger.record_start(request, job.id)
+        start.record_start(request, job.id)
     except JobIdTaken as taken:
         # RunPod's answer cannot be this attempt's: its webhook would land on the other attempt.
         # A bad answer from RunPod, like a refusal: the attempt fails with the reason, never pending.
         reason = f"RunPod answered /run with job id {job.id}, which cannot be this attempt's: {taken}"
-        ledger.record_start_failure(request, reason)
+        start.record_failure(request, reason)
         raise RunPodError(reason) from None
     return StartedTraining(request, job.id)

@@ -15,11 +15,12 @@ from typing import Any
 from loraledger.adapters.files import FileSink, ProjectionFileWriter
 from loraledger.adapters.redaction import register_secrets
 from loraledger.adapters.runpod import RunPodClient
+from loraledger.adapters.runpod_status import RunPodStatusSource
 from loraledger.adapters.s3_listing import make_s3_client
 from loraledger.adapters.store import prepare_store, store_env, store_exists
 from loraledger.api.facade import Service
 from loraledger.api.settings import Settings
-from loraledger.domain.ledger import Ledger, LedgerConfig
+from loraledger.application.ledger import Ledger, LedgerConfig, utc_now
 from loraledger.projections.writer import ProjectionWriter, log_head
 
 __all__ = ["Clients", "ServeRefused", "check_serve_settings", "dry_run_overrides", "open_service"]
@@ -51,6 +52,11 @@ class Clients:
             attempts=self.settings.runpod_attempts,
         )
 
+    @cached_property
+    def runpod_status(self) -> RunPodStatusSource:
+        """RunPod's `/status`, as reconcile asks it."""
+        return RunPodStatusSource(self.runpod)
+
     def folder_sink(self, out_dir: Path) -> FileSink:
         """Files in a folder of their own, in the live layout (for `replay`)."""
         return FileSink(ProjectionFileWriter(out_dir, self.settings.output_layout))
@@ -69,15 +75,15 @@ def open_service(
     if create_store:
         prepare_store(settings.database_url)
     env = store_env(settings.database_url, create=create_store)
-    ledger = Ledger(env, config=config) if clock is None else Ledger(env, config=config, clock=clock)
+    ledger = Ledger.open(env, config=config, clock=clock or utc_now)
     try:
         files = ProjectionFileWriter(
-            Path(settings.output_dir), settings.output_layout, log_head=partial(log_head, ledger)
+            Path(settings.output_dir), settings.output_layout, log_head=partial(log_head, ledger.store)
         )
     except BaseException:
         ledger.close()
         raise
-    projection = ProjectionWriter(ledger, FileSink(files), files, ledger.style_versions)
+    projection = ProjectionWriter(ledger.store, FileSink(files), files, ledger.queries.style_versions)
     return Service(settings, ledger, projection, files, Clients(settings))
 
 

@@ -28,7 +28,7 @@ from loraledger.api.facade import ReplayTargetRefused, Service, check_legacy_fil
 from loraledger.api.logging_setup import configure_logging, logging_config
 from loraledger.api.render import history_text
 from loraledger.api.settings import MissingSetting, Settings, SettingsError, load_settings
-from loraledger.domain.ledger import LedgerError
+from loraledger.domain.errors import LedgerError
 from loraledger.domain.legacy import LegacyDocumentError
 from loraledger.domain.naming import NameRejected, parse_style_id, parse_version_name
 from loraledger.domain.parse_duration import parse_duration

@@ -17,14 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 from loraledger.adapters.files import ProjectionFileWriter
 from loraledger.adapters.legacy_files import find_legacy_files, read_legacy_file
-from loraledger.adapters.reconcile import ReconcileReport, reconcile_pending
 from loraledger.adapters.runpod_payloads import JobPayload, report_from_payload
 from loraledger.adapters.s3_sync import sync_bucket
 from loraledger.adapters.store import store_answers, write_refusal
 from loraledger.adapters.training_start import start_training
 from loraledger.api.render import history_json
 from loraledger.api.settings import Settings
-from loraledger.domain.ledger import ImportReport, Ledger, LedgerError, ReportResult, SyncReport
+from loraledger.application.imports import ImportReport
+from loraledger.application.ledger import Ledger
+from loraledger.application.reconcile import ReconcileReport
+from loraledger.application.reports import ReportResult
+from loraledger.application.sync import SyncReport
+from loraledger.domain.errors import LedgerError
 from loraledger.projections.writer import CatchUp, ProjectionWriter, replay
 
 if TYPE_CHECKING:
@@ -128,7 +132,7 @@ class Service:
 
     def replay(self, until: datetime, out_dir: Path) -> list[int]:
         check_replay_target(Path(self.settings.output_dir), out_dir)
-        return replay(self.ledger, until, self.clients.folder_sink(out_dir))
+        return replay(self.ledger.store, until, self.clients.folder_sink(out_dir))
 
     # ------------------------------------------------------------------ commands
 
@@ -147,7 +151,7 @@ class Service:
         runpod = self.clients.runpod
         try:
             started = start_training(
-                self.ledger,
+                self.ledger.start,
                 runpod,
                 style_id=style_id,
                 version_name=version_name,
@@ -160,12 +164,10 @@ class Service:
             )
         finally:
             self.projection.after_command()
-        version = self.ledger.find_version(started.request.style_id, started.request.version_name)
-        assert version is not None  # just recorded
-        return version.document_entry()
+        return self.ledger.queries.entry(started.request.style_id, started.request.version_name)
 
     def receive_job_payload(self, payload: JobPayload) -> ReportResult:
-        result = self.ledger.apply_report(report_from_payload(payload), source="webhook")
+        result = self.ledger.reports.apply(report_from_payload(payload), source="webhook")
         self.projection.after_command()
         return result
 
@@ -173,7 +175,7 @@ class Service:
         self, style_id: int, version_name: str, set_fields: dict[str, Any], cleared: list[str]
     ) -> dict[str, Any]:
         """Set or clear user fields; returns the version's entry."""
-        version = self.ledger.annotate(style_id, version_name, set_fields, cleared)
+        version = self.ledger.annotations.annotate(style_id, version_name, set_fields, cleared)
         self.projection.after_command()
         return version.document_entry()
 
@@ -185,7 +187,7 @@ class Service:
         url_base = self.settings.effective_lora_url_base
         assert url_base is not None  # derived from the bucket when not set
         report = sync_bucket(
-            self.ledger,
+            self.ledger.sync,
             self.clients.s3,
             bucket=bucket,
             prefix=self.settings.s3_prefix,
@@ -205,7 +207,7 @@ class Service:
                 outcomes.append(ImportOutcome(found.path, None, read.errors))
                 continue
             try:
-                report = self.ledger.import_plan(read.plan, str(found.path), dry_run=dry_run)
+                report = self.ledger.imports.import_plan(read.plan, str(found.path), dry_run=dry_run)
             except (LedgerError, ValueError) as refused:  # e.g. a job id that is another version's
                 outcomes.append(ImportOutcome(found.path, None, (str(refused),)))
                 continue
@@ -218,16 +220,11 @@ class Service:
     def reconcile(self, older_than: timedelta) -> ReconcileReport:
         """Ask RunPod about versions pending longer than `older_than` and apply its answers."""
         self.settings.require_runpod("to ask RunPod about pending trainings (reconcile)")
-        runpod = self.clients.runpod
+        status = self.clients.runpod_status
         self.catch_up()
-        fresh = [self.ledger.find_version(*key) for key in self.projection.pending_versions()]
-        report = reconcile_pending(
-            self.ledger,
-            runpod,
-            [v for v in fresh if v is not None],
-            older_than=older_than,
-            grace=self.settings.effective_reconcile_after,
-        )
+        pending = self.projection.pending_versions()
+        grace = self.settings.effective_reconcile_after
+        report = self.ledger.reconcile.run(pending, status, older_than=older_than, grace=grace)
         self.catch_up()
         return report
 
@@ -239,13 +236,13 @@ class Service:
 
     def history(self, style_id: int, version_name: str) -> dict[str, Any]:
         """The version's events and decisions, oldest first (CONTRACT §7). UnknownVersion."""
-        return history_json(style_id, version_name, self.ledger.history(style_id, version_name))
+        return history_json(style_id, version_name, self.ledger.queries.history(style_id, version_name))
 
     # ------------------------------------------------------------------ health
 
     def healthy(self) -> bool:
         """One bounded probe of the store (the store's own calls retry for most of a minute)."""
-        up = store_answers(self.settings.database_url, self.ledger)
+        up = store_answers(self.settings.database_url, self.ledger.store)
         self._store_checked = (time.monotonic(), up)
         return up
 
@@ -254,7 +251,7 @@ class Service:
         refused the last write (disk full, read-only) and no write has succeeded since."""
         if not self.healthy():
             return "the event store does not answer"
-        refused = write_refusal(self.ledger.last_write_error)
+        refused = write_refusal(self.ledger.store.last_write_error)
         if refused is not None:
             return (
                 f"the last write to the event store failed: {refused}; reads still work, "

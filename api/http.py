@@ -34,6 +34,7 @@ from loraledger.adapters.training_start import InvalidRunInput
 from loraledger.api.bootstrap import open_service
 from loraledger.api.facade import Service
 from loraledger.api.limits import BodyLimits
+from loraledger.api.render import reconcile_report_json, sync_report_json, webhook_json
 from loraledger.api.schemas import (
     WEBHOOK_RESPONSES,
     HealthAnswer,
@@ -49,7 +50,7 @@ from loraledger.api.schemas import (
 from loraledger.api.settings import MissingSetting, Settings
 from loraledger.domain import blobs
 from loraledger.domain.blobs import InvalidJson
-from loraledger.domain.ledger import LedgerError, OwnedFieldError, UnknownVersion, VersionConflict
+from loraledger.domain.errors import LedgerError, OwnedFieldError, UnknownVersion, VersionConflict
 from loraledger.domain.naming import NameRejected, parse_style_id, parse_version_name
 from loraledger.domain.parse_duration import parse_duration
 
@@ -215,14 +216,8 @@ async def runpod_webhook(
     except ValidationError as error:
         raise HTTPException(422, f"not a RunPod job payload: {_first_error(error)}") from None
     result = await run_in_threadpool(service.receive_job_payload, payload)
-    answer = {
-        "result": result.result,
-        "style_id": result.style_id,
-        "version": result.version_name,
-        "decisions": list(result.decisions),
-    }
     response.status_code = 202 if result.result == "unmatched" else 200
-    return answer
+    return webhook_json(result)
 
 
 @router.post(
@@ -234,7 +229,7 @@ async def runpod_webhook(
     responses=error_responses(400, 401, 408, 413, 422, 502, 503),
 )
 def sync_s3(service: ServiceDep, body: Annotated[SyncRequest | None, Body()] = None) -> dict[str, Any]:
-    answer = service.sync(body.style_id if body else None).as_dict()
+    answer = sync_report_json(service.sync(body.style_id if body else None))
     answer["backups"] = [str(path) for path in service.take_backups()]
     return answer
 
@@ -337,7 +332,7 @@ def reconcile(
         age = parse_duration(older_than)
     except ValueError as error:
         raise HTTPException(422, str(error)) from None
-    return service.reconcile(age).as_dict()
+    return reconcile_report_json(service.reconcile(age))
 
 
 @health_router.get(

@@ -1,13 +1,19 @@
-"""Answers as people and tools read them: history JSON (CONTRACT §7) and its text form."""
+"""Answers as people and tools read them: history JSON (CONTRACT §7) and its text form, and the
+JSON of the webhook, sync and reconcile answers (CONTRACT §4). Decisions become dicts only here
+(and in the events that store them)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import CanMutateAggregate
 
 from loraledger.adapters.redaction import escape_controls
+from loraledger.application.reconcile import ReconcileReport
+from loraledger.application.reports import ReportResult
+from loraledger.application.sync import SyncReport
 from loraledger.domain import blobs
 from loraledger.domain.times import format_time
 from loraledger.domain.training_version import HISTORY_BLOB_FIELDS, too_deep_warning
@@ -67,3 +73,29 @@ def history_text(history: dict[str, Any]) -> str:
         if event.get("warning"):
             lines.append(f"    warning: {event['warning']}")
     return "\n".join(escape_controls(line) for line in lines)
+
+
+def webhook_json(result: ReportResult) -> dict[str, Any]:
+    return {
+        "result": result.result.value,
+        "style_id": result.style_id,
+        "version": result.version_name,
+        "decisions": [decision.as_dict() for decision in result.decisions],
+    }
+
+
+def sync_report_json(report: SyncReport) -> dict[str, Any]:
+    """The report of CONTRACT §4 (the styles touched and the event count are for the caller)."""
+    return {
+        "scanned": report.scanned,
+        "matched_pending": report.matched_pending,
+        "matched_synced": report.matched_synced,
+        "created": report.created,
+        "unchanged": report.unchanged,
+        "skipped": [dict(skipped) for skipped in report.skipped],
+        "decisions": [decision.as_dict() for decision in report.decisions],
+    }
+
+
+def reconcile_report_json(report: ReconcileReport) -> dict[str, Any]:
+    return asdict(report)

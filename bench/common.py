@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +26,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from loraledger.domain.ledger import Ledger
+from loraledger.application.ledger import Ledger
+from loraledger.application.store import LedgerStore
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -355,32 +356,32 @@ def job_id_for(style_id: int, number: int) -> str:
 # --------------------------------------------------------------------------- batched commands
 
 
-class BulkLedger(Ledger):
-    """The Ledger's own commands, with their saves gathered and written many at once.
+class BulkLedgerStore(LedgerStore):
+    """The store under the Ledger's own commands, with their saves gathered and written many at once.
 
-    Each command runs unchanged (`request_training`, `record_start`, ...): what it reads comes from
-    aggregates already touched in this batch, or from the store; what it saves is kept and written
-    by `flush()` in one `save()` of many aggregates (one transaction). The events are the ones the
-    commands would have written one by one; only the number of transactions differs. For preparing
-    large stores quickly; not for concurrent use.
+    Each command runs unchanged (`start.request`, `start.record_start`, ...): what it reads comes
+    from aggregates already touched in this batch, or from the store; what it saves is kept and
+    written by `flush()` in one `save()` of many aggregates (one transaction). The events are the
+    ones the commands would have written one by one; only the number of transactions differs. For
+    preparing large stores quickly; not for concurrent use. Open it with `bulk_ledger(env)`.
     """
 
-    name = Ledger.name  # the store's table names derive from it (PostgreSQL): the same as the service's
+    name = LedgerStore.name  # the store's table names derive from it (PostgreSQL): the same as the service's
 
-    def __init__(self, env: dict[str, str] | None = None, **kwargs: Any) -> None:
-        super().__init__(env, **kwargs)
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env)
         self._touched: dict[UUID, Any] = {}
         self._dirty: dict[UUID, Aggregate] = {}
 
-    def _find(self, aggregate_id: UUID) -> Any:
+    def find(self, aggregate_id: UUID) -> Any:
         found = self._touched.get(aggregate_id)
         if found is None:
-            found = super()._find(aggregate_id)
+            found = super().find(aggregate_id)
             if found is not None:
                 self._touched[aggregate_id] = found
         return found
 
-    def _save(self, *aggregates: Aggregate | None) -> int:
+    def save_all(self, *aggregates: Aggregate | None) -> int:
         pending = [a for a in aggregates if a is not None]
         for aggregate in pending:
             self._touched[aggregate.id] = aggregate
@@ -403,9 +404,14 @@ class BulkLedger(Ledger):
         self._touched.clear()
 
 
-def create_pending(
-    ledger: BulkLedger, versions: Sequence[tuple[int, int]], *, flush_every: int = 5000
-) -> int:
+def bulk_ledger(env: Mapping[str, str]) -> tuple[Ledger, BulkLedgerStore]:
+    """The Ledger's use cases over a BulkLedgerStore (flush and forget it between batches)."""
+    ledger = Ledger.open(env, store_class=BulkLedgerStore)
+    assert isinstance(ledger.store, BulkLedgerStore)
+    return ledger, ledger.store
+
+
+def create_pending(ledger: Ledger, versions: Sequence[tuple[int, int]], *, flush_every: int = 5000) -> int:
     """Start (request + RunPod job id) each (style, number) through the Ledger's commands, in bulk.
 
     Returns the number of events written. Flushes every `flush_every` versions (about six events
@@ -413,21 +419,23 @@ def create_pending(
     pure-Python libpq wrapper in pipeline mode: the server waited in ClientRead, the client in
     Pipeline.sync; cf. psycopg/psycopg#685), so callers on PostgreSQL flush in small batches.
     """
+    store = ledger.store
+    assert isinstance(store, BulkLedgerStore)
     parameters = {"learning_rate": 0.0003, "max_train_steps": 3600, "network_dim": 16}
     written = 0
     for done, (style_id, number) in enumerate(versions, start=1):
-        request = ledger.request_training(
+        request = ledger.start.request(
             style_id,
             f"V{number}",
             parameters=parameters,
             description="benchmark training",
             fields={"selectionSetId": 1},
         )
-        ledger.record_start(request, job_id_for(style_id, number))
+        ledger.start.record_start(request, job_id_for(style_id, number))
         if done % flush_every == 0:
-            written += ledger.flush()
-    written += ledger.flush()
-    ledger.forget()
+            written += store.flush()
+    written += store.flush()
+    store.forget()
     return written
 
 

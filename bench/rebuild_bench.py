@@ -2,7 +2,7 @@
 
 Stores of 100k and 1M events over 1,000 styles are generated through the Ledger's own commands
 (start, webhook completion, webhook repeats, annotations; saves batched many aggregates per
-transaction, see common.BulkLedger), in two shapes:
+transaction, see common.BulkLedgerStore), in two shapes:
 
   history    a fixed catalogue (10 versions per style) whose history grows: more events per version
   catalogue  a fixed history per version (10 events) and more versions
@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import BulkLedger, Report, Target, clean_env, job_id_for, peak_rss_mb, run_measured
+from bench.common import Report, Target, bulk_ledger, clean_env, job_id_for, peak_rss_mb, run_measured
 from loraledger.adapters.store import store_env
 from loraledger.domain.observations import JobReport
 
@@ -66,7 +66,7 @@ def generate(database_url: str, styles: int, versions_per_style: int, events: in
     event), a webhook completion, then webhook repeats and annotations in turn until the version has
     its share of the events.
     """
-    ledger = BulkLedger(store_env(database_url))
+    ledger, store = bulk_ledger(store_env(database_url))
     base = 7  # events per version from start + completion, index events included
     extra = max(0, round(events / (styles * versions_per_style)) - base)
     parameters = {"learning_rate": 0.0003, "max_train_steps": 3600, "network_dim": 16}
@@ -75,21 +75,21 @@ def generate(database_url: str, styles: int, versions_per_style: int, events: in
     for first in range(1, styles + 1, CHUNK_STYLES):
         for style_id in range(first, min(styles, first + CHUNK_STYLES - 1) + 1):
             for number in range(1, versions_per_style + 1):
-                request = ledger.request_training(
+                request = ledger.start.request(
                     style_id, f"V{number}", parameters=parameters, description="benchmark", fields={}
                 )
-                ledger.record_start(request, job_id_for(style_id, number))
+                ledger.start.record_start(request, job_id_for(style_id, number))
                 report = completion(style_id, number)
-                ledger.apply_report(report)
+                ledger.reports.apply(report)
                 for k in range(extra):
                     if k % 3 == 2:
-                        ledger.annotate(style_id, f"V{number}", {"isGood": k % 2 == 0}, [])
+                        ledger.annotations.annotate(style_id, f"V{number}", {"isGood": k % 2 == 0}, [])
                     else:
-                        ledger.apply_report(report)
-        written += ledger.flush()
-        ledger.forget()
+                        ledger.reports.apply(report)
+        written += store.flush()
+        store.forget()
     seconds = time.perf_counter() - start
-    head = ledger.recorder.max_notification_id()
+    head = store.recorder.max_notification_id()
     ledger.close()
     return {
         "events": head,
@@ -109,9 +109,9 @@ def child(kind: str, database_url: str, out_dir: str) -> dict[str, Any]:
 
     result: dict[str, Any] = {"kind": kind}
     if kind in ("raw", "decode"):
-        from loraledger.domain.ledger import Ledger
+        from loraledger.application.store import LedgerStore
 
-        ledger = Ledger(store_env(database_url))
+        ledger = LedgerStore(store_env(database_url))
         start = time.perf_counter()
         position, count = 0, 0
         while True:
@@ -137,7 +137,7 @@ def child(kind: str, database_url: str, out_dir: str) -> dict[str, Any]:
         styles = written if isinstance(written, list) else written.styles_written
         result.update(
             seconds=time.perf_counter() - start,
-            events=int(service.ledger.recorder.max_notification_id() or 0),
+            events=int(service.ledger.store.recorder.max_notification_id() or 0),
             styles=len(styles),
         )
         service.close()

@@ -40,10 +40,10 @@ from bench.common import (
     FAKE_AWS,
     RESULTS,
     S3_PREFIX,
-    BulkLedger,
     Report,
     S3Host,
     Target,
+    bulk_ledger,
     clean_env,
     cli_command,
     create_pending,
@@ -54,7 +54,7 @@ from bench.old_sync import JSON_LIBRARY, old_sync
 from loraledger.adapters.store import store_env
 from loraledger.api.bootstrap import open_service
 from loraledger.api.settings import Settings
-from loraledger.domain.ledger import Ledger
+from loraledger.application.store import LedgerStore
 
 APPEND_BATCH = 1000
 EVENTS_LINE = re.compile(r"(\d+) events recorded")
@@ -87,7 +87,7 @@ def raw_append(source_url: str, after: int, target_url: str, encoded_url: str) -
     """Time `recorder.insert_events` of the events after notification `after` of `source_url`, copied
     as they are into a new store at `target_url` in batches of APPEND_BATCH; and the same with each
     event decoded beforehand and encoded again by the mapper in the timed part (into `encoded_url`)."""
-    source = Ledger(store_env(source_url))
+    source = LedgerStore(store_env(source_url))
     events: list[StoredEvent] = []
     position = after
     while True:
@@ -96,14 +96,14 @@ def raw_append(source_url: str, after: int, target_url: str, encoded_url: str) -
             break
         position = batch[-1].id
         events.extend(StoredEvent(n.originator_id, n.originator_version, n.topic, n.state) for n in batch)
-    target = Ledger(store_env(target_url))
+    target = LedgerStore(store_env(target_url))
     start = time.perf_counter()
     for i in range(0, len(events), APPEND_BATCH):
         target.recorder.insert_events(events[i : i + APPEND_BATCH])
     seconds = time.perf_counter() - start
     target.close()
     domain_events = [source.mapper.to_domain_event(e) for e in events]
-    target = Ledger(store_env(encoded_url))
+    target = LedgerStore(store_env(encoded_url))
     start = time.perf_counter()
     for i in range(0, len(domain_events), APPEND_BATCH):
         target.recorder.insert_events(
@@ -116,7 +116,7 @@ def raw_append(source_url: str, after: int, target_url: str, encoded_url: str) -
 
 
 def notification_head(database_url: str) -> int:
-    ledger = Ledger(store_env(database_url))
+    ledger = LedgerStore(store_env(database_url))
     try:
         return int(ledger.recorder.max_notification_id() or 0)
     finally:
@@ -200,7 +200,7 @@ def bench_size(
     # Half the files have a pending version waiting: odd version numbers, started through the Ledger.
     pending = [(s, n) for s, n in file_layout(files, styles) if n % 2 == 1]
     start = time.perf_counter()
-    ledger = BulkLedger(store_env(database_url))
+    ledger, _ = bulk_ledger(store_env(database_url))
     pending_events = create_pending(ledger, pending)
     ledger.close()
     settings = Settings(

@@ -35,9 +35,9 @@ import httpx
 
 from bench.common import (
     REPO,
-    BulkLedger,
     Report,
     Target,
+    bulk_ledger,
     clean_env,
     cli_command,
     create_pending,
@@ -223,7 +223,7 @@ def bench_setup(
     try:
         prepare_store(database_url)
         versions = [(i % args.styles + 1, i // args.styles + 1) for i in range(args.versions + WARMUP)]
-        ledger = BulkLedger(store_env(database_url))
+        ledger, _ = bulk_ledger(store_env(database_url))
         # PostgreSQL: small transactions (see create_pending: a large pipelined insert hung twice)
         create_pending(ledger, versions, flush_every=500 if store == "sqlite" else 50)
         ledger.close()

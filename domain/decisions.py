@@ -1,15 +1,82 @@
 """The Decision value: what a match looked at, which rule fired, and why each candidate was or was not taken.
 
-Decisions are stored inside the events they caused (as plain dicts), so a duplicate or a surprising
-state can be explained later by replaying history rather than by reading logs.
+Decisions are stored inside the events they caused (as plain dicts, `as_dict()`, written once at
+the event), so a duplicate or a surprising state can be explained later by replaying history
+rather than by reading logs. Outcomes are enums whose values are the strings stored since the
+first version: comparisons with text and the stored bytes stay the same.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Literal
 
 Source = Literal["webhook", "s3-sync", "import", "reconcile", "start"]
+
+
+class StartOutcome(StrEnum):
+    REQUESTED = "requested"
+    STARTED = "started"
+    FAILED = "failed"
+
+
+class ReportOutcome(StrEnum):
+    """What a report of a job's end does to the version it was matched to."""
+
+    COMPLETE = "complete"
+    FAIL = "fail"
+    REPEAT = "repeat"
+    IGNORE = "ignore"
+    PARK = "park"
+    RUNNING = "running"
+
+
+class SyncOutcome(StrEnum):
+    """What one listed LoRA file does."""
+
+    COMPLETE = "complete"
+    SYNCED = "synced"
+    CREATE = "create"
+    UNCHANGED = "unchanged"
+    SKIP = "skip"
+
+
+class ImportOutcome(StrEnum):
+    IMPORTED = "imported"
+    MERGED = "merged"
+
+
+class ReconcileOutcome(StrEnum):
+    FAIL = "fail"
+
+
+Outcome = StartOutcome | ReportOutcome | SyncOutcome | ImportOutcome | ReconcileOutcome
+
+
+class ReportAnswer(StrEnum):
+    """What the sender of a job report is told (the webhook answer's `result`)."""
+
+    APPLIED = "applied"
+    REPEAT = "repeat"
+    IGNORED = "ignored"
+    UNMATCHED = "unmatched"
+    RUNNING = "running"
+
+
+_ANSWERS = {
+    ReportOutcome.COMPLETE: ReportAnswer.APPLIED,
+    ReportOutcome.FAIL: ReportAnswer.APPLIED,
+    ReportOutcome.REPEAT: ReportAnswer.REPEAT,
+    ReportOutcome.IGNORE: ReportAnswer.IGNORED,
+    ReportOutcome.PARK: ReportAnswer.UNMATCHED,
+    ReportOutcome.RUNNING: ReportAnswer.RUNNING,
+}
+
+
+def answer_for(outcome: ReportOutcome) -> ReportAnswer:
+    """The one place the two vocabularies meet: a report's outcome -> what its sender is told."""
+    return _ANSWERS[outcome]
 
 
 class Rule:
@@ -81,7 +148,7 @@ class Decision:
 
     source: Source
     rule: str
-    outcome: str
+    outcome: Outcome
     input: dict[str, Any] = field(default_factory=dict)
     candidates: tuple[Candidate, ...] = ()
     notes: tuple[str, ...] = ()
@@ -90,7 +157,7 @@ class Decision:
         return {
             "source": self.source,
             "rule": self.rule,
-            "outcome": self.outcome,
+            "outcome": self.outcome.value,
             "input": dict(self.input),
             "candidates": [candidate.as_dict() for candidate in self.candidates],
             "notes": list(self.notes),

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import Any, Literal
 
-STATUSES = ("pending", "completed", "failed")
+from loraledger.domain.errors import OwnedFieldError
+
+
+class Status(StrEnum):
+    """An entry's `status`; the values are the file's text."""
+
+    PENDING = "pending"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+STATUSES = tuple(status.value for status in Status)
+STATUS_OF_TEXT: dict[object, Status] = {status.value: status for status in Status}
 
 # The order of CONTRACT §2's example; fields it does not show follow in this order.
 CANONICAL_ORDER = (
@@ -38,6 +52,13 @@ OWNED_FIELDS = frozenset(
 )
 
 SYNCED_FROM_S3 = "Synced from S3"
+
+
+def check_settable(names: Iterable[str], verb: Literal["set", "changed"]) -> None:
+    """The one owned-field rule: users (start's extra fields, PATCH) never set what events derive."""
+    owned = sorted(OWNED_FIELDS.intersection(names))
+    if owned:
+        raise OwnedFieldError(f"fields owned by the service cannot be {verb}: {', '.join(owned)}")
 
 
 def ordered(entry: dict[str, Any], *, canonical: bool) -> dict[str, Any]:

@@ -8,13 +8,17 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any, ClassVar
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
 from loraledger.domain import blobs
+from loraledger.domain.decisions import Decision
+from loraledger.domain.errors import JobIdTaken
 from loraledger.domain.naming import job_base_id
+from loraledger.domain.observations import JobReport
 from loraledger.domain.training_version import LEDGER_NAMESPACE
 
 
@@ -97,8 +101,9 @@ class JobIndex(Aggregate):
         return self.style_id is not None
 
     @property
-    def waiting_reports(self) -> list[dict[str, Any]]:
-        return self.parked[self.applied_parked :]
+    def waiting_reports(self) -> list[JobReport]:
+        """Reports parked for this job and not yet applied, oldest first."""
+        return [JobReport(**stored) for stored in self.parked[self.applied_parked :]]
 
     class Assigned(Aggregate.Event):
         TOPIC: ClassVar[str] = "loraledger:JobIndex.Assigned"
@@ -112,6 +117,11 @@ class JobIndex(Aggregate):
             aggregate.version_name = self.version_name
 
     def assign(self, job_id: str, style_id: int, version_name: str) -> None:
+        """The job is an attempt of this version; JobIdTaken if it is another version's."""
+        if self.is_assigned and (self.style_id, self.version_name) != (style_id, version_name):
+            raise JobIdTaken(
+                f"job {self.job_id} already belongs to style {self.style_id} {self.version_name}"
+            )
         self.trigger_event(self.Assigned, job_id=job_id, style_id=style_id, version_name=version_name)
 
     class WebhookParked(Aggregate.Event):
@@ -122,8 +132,11 @@ class JobIndex(Aggregate):
         def apply(self, aggregate: JobIndex) -> None:
             aggregate.parked.append(blobs.load(self.report_json))
 
-    def park(self, report: dict[str, Any], decision: dict[str, Any]) -> None:
-        self.trigger_event(self.WebhookParked, report_json=blobs.dump(report), decision=decision)
+    def park(self, report: JobReport, decision: Decision) -> None:
+        """A report no version claims yet: kept until its job is known (its fields, in order)."""
+        self.trigger_event(
+            self.WebhookParked, report_json=blobs.dump(asdict(report)), decision=decision.as_dict()
+        )
 
     class ParkedApplied(Aggregate.Event):
         TOPIC: ClassVar[str] = "loraledger:JobIndex.ParkedApplied"
@@ -133,5 +146,6 @@ class JobIndex(Aggregate):
             aggregate.applied_parked += self.count
 
     def mark_parked_applied(self) -> None:
-        if self.waiting_reports:
-            self.trigger_event(self.ParkedApplied, count=len(self.waiting_reports))
+        waiting = len(self.parked) - self.applied_parked
+        if waiting:
+            self.trigger_event(self.ParkedApplied, count=waiting)

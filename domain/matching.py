@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import cast
 from urllib.parse import unquote, urlsplit
 
-from loraledger.domain.decisions import Candidate, Decision, Rule, Source
+from loraledger.domain.decisions import Candidate, Decision, ReportOutcome, Rule, Source, SyncOutcome
+from loraledger.domain.entries import Status
 from loraledger.domain.naming import LORA_FILE_TOKEN, ModelName, job_base_id, key_basename
 from loraledger.domain.observations import JobReport, LoraObject
 from loraledger.domain.urls import should_replace, virtual_hosted
@@ -26,7 +27,7 @@ class VersionFacts:
 
     name: str
     id: str | None
-    status: str | None
+    status: Status | None
     lora_url: str | None
     job_ids: tuple[str, ...] = ()
     reported_jobs: frozenset[str] = frozenset()
@@ -53,8 +54,6 @@ def _candidate(facts: VersionFacts, taken: bool, why: str) -> Candidate:
 
 # --------------------------------------------------------------------------- S3 sync
 
-SyncOutcome = Literal["complete", "synced", "create", "unchanged", "skip"]
-
 
 @dataclass(frozen=True, slots=True)
 class SyncDecision:
@@ -63,11 +62,14 @@ class SyncDecision:
     `reason` says why a skipped file is skipped (for the sync report).
     """
 
-    outcome: SyncOutcome
     version_name: str | None
     lora_url: str | None
     decision: Decision
     reason: str | None = None
+
+    @property
+    def outcome(self) -> SyncOutcome:
+        return cast(SyncOutcome, self.decision.outcome)
 
 
 class StyleCandidates:
@@ -143,7 +145,7 @@ def match_lora_file(
             candidates=tuple(considered),
             notes=notes + extra,
         )
-        return SyncDecision(outcome, version_name, url, decision, reason)
+        return SyncDecision(version_name, url, decision, reason)
 
     same_name = candidates.by_name.get(model.version_name)
     if lora.size == 0:
@@ -151,14 +153,16 @@ def match_lora_file(
         # It completes nothing and creates nothing; the real file, when it lands, has another ETag.
         why = "the file is empty (0 bytes): not a LoRA"
         weighed = [] if same_name is None else [_candidate(same_name, False, why)]
-        return decided("skip", Rule.EMPTY_FILE, model.version_name, None, weighed, reason=why)
+        return decided(SyncOutcome.SKIP, Rule.EMPTY_FILE, model.version_name, None, weighed, reason=why)
 
     if known_etag == lora.etag:
-        return decided("unchanged", Rule.UNCHANGED_ETAG, model.version_name, None, [])
+        return decided(SyncOutcome.UNCHANGED, Rule.UNCHANGED_ETAG, model.version_name, None, [])
 
     file_name = key_basename(lora.key)
     considered: list[Candidate] = []
-    if same_name is not None and (same_name.status in ("pending", "failed") or not same_name.lora_url):
+    if same_name is not None and (
+        same_name.status in (Status.PENDING, Status.FAILED) or not same_name.lora_url
+    ):
         why = f"named {model.version_name}, status {same_name.status}" + (
             "" if same_name.lora_url else ", no loraUrl"
         )
@@ -167,7 +171,7 @@ def match_lora_file(
         current = same_name.lora_url
         if current and file_name in lora_files_named_in(current) and not should_replace(current, offered_url):
             url = current  # the same file already has an URL at least as good (never downgrade)
-        return decided("complete", Rule.PENDING_BY_NAME, same_name.name, url, considered)
+        return decided(SyncOutcome.COMPLETE, Rule.PENDING_BY_NAME, same_name.name, url, considered)
     if same_name is not None:
         considered.append(
             _candidate(same_name, False, f"first pass: already {same_name.status} with a loraUrl")
@@ -186,29 +190,32 @@ def match_lora_file(
         same_file = chosen.lora_url is None or file_name in lora_files_named_in(chosen.lora_url)
         upgrade = offered_url if same_file and should_replace(chosen.lora_url, offered_url) else None
         extra = (f"loraUrl upgraded to {offered_url}",) if upgrade else ()
-        return decided("synced", rule, chosen.name, upgrade, considered, extra)
+        return decided(SyncOutcome.SYNCED, rule, chosen.name, upgrade, considered, extra)
 
     if same_name is not None:
         why = f"already completed from another file ({same_name.lora_url}); one version has one LoRA"
         considered[-1] = _candidate(same_name, False, why)
-        return decided("skip", Rule.OTHER_FILE_OF_VERSION, same_name.name, None, considered, reason=why)
-    return decided("create", Rule.CREATED, model.version_name, offered_url, considered)
+        return decided(
+            SyncOutcome.SKIP, Rule.OTHER_FILE_OF_VERSION, same_name.name, None, considered, reason=why
+        )
+    return decided(SyncOutcome.CREATE, Rule.CREATED, model.version_name, offered_url, considered)
 
 
 # --------------------------------------------------------------------------- job reports
-
-ReportOutcome = Literal["complete", "fail", "repeat", "ignore", "park", "running"]
 
 
 @dataclass(frozen=True, slots=True)
 class ReportDecision:
     """What one report of a job's end does to the version it was matched to."""
 
-    outcome: ReportOutcome
     attempt_id: str | None
     lora_url: str | None
     error: str | None
     decision: Decision
+
+    @property
+    def outcome(self) -> ReportOutcome:
+        return cast(ReportOutcome, self.decision.outcome)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +225,11 @@ class JobMatch:
     rule: str
     version: VersionFacts | None
     why: str
+
+
+def keeps_its_lora(status: Status | None, lora_url: str | None) -> bool:
+    """A completed version with a LoRA: a failure report never overwrites it."""
+    return status == Status.COMPLETED and bool(lora_url)
 
 
 def report_is_success(report: JobReport) -> bool:
@@ -255,7 +267,7 @@ def decide_report(
     ) -> ReportDecision:
         considered: tuple[Candidate, ...] = ()
         if match.version is not None:
-            considered = (_candidate(match.version, outcome != "park", why),)
+            considered = (_candidate(match.version, outcome != ReportOutcome.PARK, why),)
         decision = Decision(
             source=source,
             rule=rule,
@@ -264,26 +276,26 @@ def decide_report(
             candidates=considered,
             notes=notes,
         )
-        return ReportDecision(outcome, attempt_id, url, error, decision)
+        return ReportDecision(attempt_id, url, error, decision)
 
     version = match.version
     if report.status in RUNNING_STATUSES:
-        return decided("running", Rule.STILL_RUNNING, f"RunPod says {report.status}")
+        return decided(ReportOutcome.RUNNING, Rule.STILL_RUNNING, f"RunPod says {report.status}")
     if version is None:
-        return decided("park", Rule.UNMATCHED, match.why)
+        return decided(ReportOutcome.PARK, Rule.UNMATCHED, match.why)
 
     attempt = _attempt_of(report.job_id, version)
     if attempt is not None and attempt != version.id:
         return decided(
-            "ignore",
+            ReportOutcome.IGNORE,
             Rule.STALE_ATTEMPT,
             f"{match.why}; job {attempt} is an older attempt, the version is now {version.id}",
         )
-    if attempt is None and version.status == "completed" and version.id in version.reported_jobs:
+    if attempt is None and version.status == Status.COMPLETED and version.id in version.reported_jobs:
         # A job the version does not know (say, one a timed-out `/run` started anyway) cannot
         # take over a completion that was already reported.
         return decided(
-            "ignore",
+            ReportOutcome.IGNORE,
             Rule.OTHER_ATTEMPT_AFTER_COMPLETION,
             f"{match.why}; the version's own attempt {version.id} already reported its end",
         )
@@ -293,7 +305,7 @@ def decide_report(
         offered = _offered_url(report, derived_url) if success else None
         upgrade = offered if offered and should_replace(version.lora_url, offered) else None
         return decided(
-            "repeat",
+            ReportOutcome.REPEAT,
             Rule.REPEAT,
             f"{match.why}; the end of {attempt_id} was already recorded",
             attempt_id,
@@ -305,15 +317,15 @@ def decide_report(
         notes: tuple[str, ...] = ()
         if version.lora_url and offered and url is None and offered != version.lora_url:
             notes = (f"kept loraUrl {version.lora_url}; not replaced by {offered}",)
-        return decided("complete", match.rule, match.why, attempt_id, url, notes=notes)
-    if version.status == "completed" and version.lora_url:
+        return decided(ReportOutcome.COMPLETE, match.rule, match.why, attempt_id, url, notes=notes)
+    if keeps_its_lora(version.status, version.lora_url):
         return decided(
-            "ignore",
+            ReportOutcome.IGNORE,
             Rule.FAILURE_AFTER_COMPLETION,
             f"{match.why}; a completed LoRA is never overwritten by a failure report",
             attempt_id,
         )
-    return decided("fail", match.rule, match.why, attempt_id, error=report_error(report))
+    return decided(ReportOutcome.FAIL, match.rule, match.why, attempt_id, error=report_error(report))
 
 
 def _attempt_of(job_id: str, version: VersionFacts) -> str | None:

@@ -5,10 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def format_time(moment: datetime) -> str:
     """`2025-10-13T19:36:17.724Z`: UTC, milliseconds (floored, as JS keeps only milliseconds)."""
     if moment.tzinfo is None:

@@ -2,7 +2,14 @@
 
 Its id is derived from the style and version name, so a second aggregate for the same version
 cannot be saved: the store refuses it, and that is what makes duplicate entries impossible.
-Every event that came from a match carries the Decision that chose it.
+Every transition takes the typed Decision that chose it and writes it, once, into its event;
+each refuses (with a domain error, recording nothing) what the version's state does not allow.
+The rules never ask for a refused transition: the guards use the same predicates as the rules.
+What each event does to the entry is in domain/version_entry.py.
+
+Over 350 lines because the eleven events stay nested in the class, each beside its guarded
+transition: the library registers their stored topics from the class body, and the projection
+recognises them by qualified name, so they cannot move to a module of their own.
 """
 
 from __future__ import annotations
@@ -13,9 +20,14 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from loraledger.domain import blobs
-from loraledger.domain.entries import OWNED_FIELDS, SYNCED_FROM_S3, ordered
+from loraledger.domain import blobs, version_entry
+from loraledger.domain.decisions import Decision, ReportOutcome, SyncOutcome
+from loraledger.domain.entries import STATUS_OF_TEXT, Status, check_settable, ordered
+from loraledger.domain.errors import TransitionRefused
+from loraledger.domain.matching import ReportDecision, SyncDecision, VersionFacts, keeps_its_lora
 from loraledger.domain.naming import format_model_name, parse_style_id, parse_version_name
+from loraledger.domain.observations import JobReport, LoraObject
+from loraledger.domain.policies import check_startable
 from loraledger.domain.times import format_time
 
 LEDGER_NAMESPACE = uuid5(NAMESPACE_URL, "https://loraledger/")
@@ -45,13 +57,14 @@ class TrainingVersion(Aggregate):
         self.style_id = style_id
         self.version_name = version_name
         self.model_name = format_model_name(style_id, version_name)
-        self.entry: dict[str, Any] = {}
+        self.entry: dict[str, Any] = {}  # the file's object: user fields and key order included
         self.canonical_order = True
-        self.job_ids: list[str] = []
-        self.reported_jobs: set[str] = set()
-        self.open_request: str | None = None
-        self.files: dict[str, str] = {}
-        self.imported_fingerprints: set[str] = set()
+        self.job_ids: list[str] = []  # every attempt's RunPod job id, oldest first
+        self.reported_jobs: set[str] = set()  # attempts whose end was recorded
+        self.open_request: str | None = None  # a start recorded but not yet answered by RunPod
+        self.last_request: str | None = None  # the latest start's request id (None: never started)
+        self.files: dict[str, str] = {}  # S3 key -> ETag of the LoRA files seen for it
+        self.imported_fingerprints: set[str] = set()  # legacy entries already recorded
 
     @classmethod
     def register(cls, style_id: int, version_name: str) -> TrainingVersion:
@@ -67,9 +80,9 @@ class TrainingVersion(Aggregate):
     # ----------------------------------------------------------------- reading
 
     @property
-    def status(self) -> str | None:
+    def status(self) -> Status | None:
         value = self.entry.get("status")
-        return value if isinstance(value, str) else None
+        return STATUS_OF_TEXT.get(value) if isinstance(value, str) else None
 
     @property
     def lora_url(self) -> str | None:
@@ -81,18 +94,23 @@ class TrainingVersion(Aggregate):
         value = self.entry.get("id")
         return value if isinstance(value, str) else None
 
-    def adopt_attempt(self, job_id: str | None) -> None:
-        """A reported end of `job_id`: it becomes the version's attempt if it was not yet."""
-        if job_id is None:
-            return
-        if job_id not in self.job_ids:
-            self.job_ids.append(job_id)
-            self.entry["id"] = job_id
-        self.reported_jobs.add(job_id)
+    def facts(self) -> VersionFacts:
+        """What the rules need to know of this version."""
+        return VersionFacts(
+            name=self.version_name,
+            id=self.current_id,
+            status=self.status,
+            lora_url=self.lora_url,
+            job_ids=tuple(self.job_ids),
+            reported_jobs=frozenset(self.reported_jobs),
+        )
 
     def document_entry(self) -> dict[str, Any]:
         """The entry exactly as `training_versions.json` shows it."""
         return ordered(self.entry, canonical=self.canonical_order)
+
+    def _refuse(self, what: str) -> TransitionRefused:
+        return TransitionRefused(f"style {self.style_id} {self.version_name} ({self.status}): {what}")
 
     # ----------------------------------------------------------------- training
 
@@ -107,18 +125,7 @@ class TrainingVersion(Aggregate):
         decision: dict[str, Any]
 
         def apply(self, aggregate: TrainingVersion) -> None:
-            entry = aggregate.entry
-            for stale in ("loraUrl", "completedAt", "error", "failedAt", "lastSynced"):
-                entry.pop(stale, None)
-            entry["id"] = self.model_name
-            entry["name"] = aggregate.version_name
-            if self.description is not None:
-                entry["description"] = self.description
-            entry["timestamp"] = self.requested_at
-            entry["parameters"] = blobs.load(self.parameters_json)
-            entry["status"] = "pending"
-            entry.update(blobs.load(self.fields_json))
-            aggregate.open_request = self.request_id
+            version_entry.requested(aggregate, self)
 
     def request_training(
         self,
@@ -128,8 +135,10 @@ class TrainingVersion(Aggregate):
         parameters: dict[str, Any],
         description: str | None,
         fields: dict[str, Any],
-        decision: dict[str, Any],
+        decision: Decision,
     ) -> None:
+        check_startable(self.style_id, self.version_name, self.status)
+        check_settable(fields, "set")
         self.trigger_event(
             self.TrainingRequested,
             request_id=request_id,
@@ -138,7 +147,7 @@ class TrainingVersion(Aggregate):
             parameters_json=blobs.dump(parameters),
             description=description,
             fields_json=blobs.dump(fields),
-            decision=decision,
+            decision=decision.as_dict(),
         )
 
     class TrainingStarted(Aggregate.Event):
@@ -148,12 +157,16 @@ class TrainingVersion(Aggregate):
         decision: dict[str, Any]
 
         def apply(self, aggregate: TrainingVersion) -> None:
-            aggregate.entry["id"] = self.job_id
-            aggregate.job_ids.append(self.job_id)
-            aggregate.open_request = None
+            version_entry.started(aggregate, self)
 
-    def record_start(self, *, request_id: str, job_id: str, decision: dict[str, Any]) -> None:
-        self.trigger_event(self.TrainingStarted, request_id=request_id, job_id=job_id, decision=decision)
+    def record_start(self, *, request_id: str, job_id: str, decision: Decision) -> None:
+        if self.last_request is None:
+            raise self._refuse(f"no start was requested, so job {job_id} cannot be its attempt")
+        if job_id in self.job_ids:
+            raise self._refuse(f"job {job_id} is already an attempt of this version")
+        self.trigger_event(
+            self.TrainingStarted, request_id=request_id, job_id=job_id, decision=decision.as_dict()
+        )
 
     class TrainingCompleted(Aggregate.Event):
         TOPIC: ClassVar[str] = "loraledger:TrainingVersion.TrainingCompleted"
@@ -164,33 +177,7 @@ class TrainingVersion(Aggregate):
         decision: dict[str, Any]
 
         def apply(self, aggregate: TrainingVersion) -> None:
-            entry = aggregate.entry
-            entry["status"] = "completed"
-            if self.lora_url is not None:
-                entry["loraUrl"] = self.lora_url
-            entry["completedAt"] = self.completed_at
-            entry.pop("error", None)
-            entry.pop("failedAt", None)
-            aggregate.adopt_attempt(self.job_id)
-            aggregate.open_request = None
-
-    def complete(
-        self,
-        *,
-        job_id: str | None,
-        completed_at: datetime,
-        lora_url: str | None,
-        report: dict[str, Any],
-        decision: dict[str, Any],
-    ) -> None:
-        self.trigger_event(
-            self.TrainingCompleted,
-            job_id=job_id,
-            completed_at=format_time(completed_at),
-            lora_url=lora_url,
-            report_json=blobs.dump(report),
-            decision=decision,
-        )
+            version_entry.completed(aggregate, self)
 
     class TrainingFailed(Aggregate.Event):
         TOPIC: ClassVar[str] = "loraledger:TrainingVersion.TrainingFailed"
@@ -201,31 +188,7 @@ class TrainingVersion(Aggregate):
         decision: dict[str, Any]
 
         def apply(self, aggregate: TrainingVersion) -> None:
-            entry = aggregate.entry
-            entry["status"] = "failed"
-            entry["error"] = self.error
-            entry["failedAt"] = self.failed_at
-            entry.pop("completedAt", None)
-            aggregate.adopt_attempt(self.job_id)
-            aggregate.open_request = None
-
-    def fail(
-        self,
-        *,
-        job_id: str | None,
-        failed_at: datetime,
-        error: str,
-        report: dict[str, Any],
-        decision: dict[str, Any],
-    ) -> None:
-        self.trigger_event(
-            self.TrainingFailed,
-            job_id=job_id,
-            failed_at=format_time(failed_at),
-            error=error,
-            report_json=blobs.dump(report),
-            decision=decision,
-        )
+            version_entry.failed(aggregate, self)
 
     class WebhookRepeated(Aggregate.Event):
         """A report of a job end already recorded: kept for the audit, changes nothing."""
@@ -237,19 +200,7 @@ class TrainingVersion(Aggregate):
         decision: dict[str, Any]
 
         def apply(self, aggregate: TrainingVersion) -> None:
-            if self.lora_url is not None:
-                aggregate.entry["loraUrl"] = self.lora_url
-
-    def record_repeat(
-        self, *, job_id: str, status: str, lora_url: str | None, decision: dict[str, Any]
-    ) -> None:
-        self.trigger_event(
-            self.WebhookRepeated,
-            job_id=job_id,
-            status=status,
-            lora_url=lora_url,
-            decision=decision,
-        )
+            version_entry.repeated(aggregate, self)
 
     class WebhookIgnored(Aggregate.Event):
         """A report that must not change the version (an older attempt, a failure after success)."""
@@ -259,8 +210,59 @@ class TrainingVersion(Aggregate):
         status: str
         decision: dict[str, Any]
 
-    def record_ignored(self, *, job_id: str, status: str, decision: dict[str, Any]) -> None:
-        self.trigger_event(self.WebhookIgnored, job_id=job_id, status=status, decision=decision)
+    def record_report(self, decided: ReportDecision, report: JobReport, at: datetime) -> None:
+        """A report of a job's end, as `decide_report` decided it (one completion per job; a
+        completed LoRA is never overwritten by a failure)."""
+        outcome, attempt = decided.outcome, decided.attempt_id
+        reported = attempt in self.reported_jobs
+        decision = decided.decision.as_dict()
+        if outcome == ReportOutcome.COMPLETE and not reported:
+            self.trigger_event(
+                self.TrainingCompleted,
+                job_id=attempt,
+                completed_at=format_time(at),
+                lora_url=decided.lora_url,
+                report_json=blobs.dump(report.summary),
+                decision=decision,
+            )
+        elif (
+            outcome == ReportOutcome.FAIL and not reported and not keeps_its_lora(self.status, self.lora_url)
+        ):
+            self.trigger_event(
+                self.TrainingFailed,
+                job_id=attempt,
+                failed_at=format_time(at),
+                error=decided.error or "training failed",
+                report_json=blobs.dump(report.summary),
+                decision=decision,
+            )
+        elif outcome == ReportOutcome.REPEAT and reported:
+            self.trigger_event(
+                self.WebhookRepeated,
+                job_id=report.job_id,
+                status=report.status,
+                lora_url=decided.lora_url,
+                decision=decision,
+            )
+        elif outcome == ReportOutcome.IGNORE:
+            self.trigger_event(
+                self.WebhookIgnored, job_id=report.job_id, status=report.status, decision=decision
+            )
+        else:
+            raise self._refuse(f"a report of job {report.job_id} cannot {outcome} it")
+
+    def fail_unreported(self, *, job_id: str | None, reason: str, at: datetime, decision: Decision) -> None:
+        """A failure the service concluded itself (RunPod refused, or forgot the job)."""
+        if self.status != Status.PENDING:
+            raise self._refuse("only a pending attempt can fail without a report")
+        self.trigger_event(
+            self.TrainingFailed,
+            job_id=job_id,
+            failed_at=format_time(at),
+            error=reason,
+            report_json=blobs.dump({}),
+            decision=decision.as_dict(),
+        )
 
     # ----------------------------------------------------------------- S3
 
@@ -279,44 +281,27 @@ class TrainingVersion(Aggregate):
         decision: dict[str, Any]
 
         def apply(self, aggregate: TrainingVersion) -> None:
-            aggregate.entry = {
-                "id": aggregate.model_name,
-                "name": aggregate.version_name,
-                "description": SYNCED_FROM_S3,
-                "timestamp": self.last_modified,
-                "parameters": {},
-                "status": "completed",
-                "loraUrl": self.lora_url,
-                "lastSynced": self.synced_at,
-            }
-            aggregate.files[self.key] = self.etag
+            version_entry.created_from_s3(aggregate, self)
 
     @classmethod
-    def from_s3(
-        cls,
-        style_id: int,
-        version_name: str,
-        *,
-        key: str,
-        etag: str,
-        size: int,
-        last_modified: datetime,
-        lora_url: str,
-        synced_at: datetime,
-        decision: dict[str, Any],
+    def from_file(
+        cls, style_id: int, decided: SyncDecision, lora: LoraObject, at: datetime
     ) -> TrainingVersion:
+        """A LoRA file no version claims becomes a completed version of its own."""
+        if decided.outcome != SyncOutcome.CREATE or decided.version_name is None or decided.lora_url is None:
+            raise TransitionRefused(f"{lora.key}: a file decided {decided.outcome} creates no version")
         return cls._create(
             cls.CreatedFromS3,
-            id=version_id(style_id, version_name),
+            id=version_id(style_id, decided.version_name),
             style_id=style_id,
-            version_name=version_name,
-            key=key,
-            etag=etag,
-            size=size,
-            last_modified=format_time(last_modified),
-            lora_url=lora_url,
-            synced_at=format_time(synced_at),
-            decision=decision,
+            version_name=decided.version_name,
+            key=lora.key,
+            etag=lora.etag,
+            size=lora.size,
+            last_modified=format_time(lora.last_modified),
+            lora_url=decided.lora_url,
+            synced_at=format_time(at),
+            decision=decided.decision.as_dict(),
         )
 
     class LoraSynced(Aggregate.Event):
@@ -331,39 +316,22 @@ class TrainingVersion(Aggregate):
         decision: dict[str, Any]
 
         def apply(self, aggregate: TrainingVersion) -> None:
-            entry = aggregate.entry
-            if self.completes:
-                entry["status"] = "completed"
-                entry.pop("error", None)
-                entry.pop("failedAt", None)
-                aggregate.open_request = None
-            if self.lora_url is not None:
-                entry["loraUrl"] = self.lora_url
-            entry["lastSynced"] = self.synced_at
-            aggregate.files[self.key] = self.etag
+            version_entry.synced(aggregate, self)
 
-    def sync_lora(
-        self,
-        *,
-        key: str,
-        etag: str,
-        size: int,
-        last_modified: datetime,
-        lora_url: str | None,
-        completes: bool,
-        synced_at: datetime,
-        decision: dict[str, Any],
-    ) -> None:
+    def record_file(self, decided: SyncDecision, lora: LoraObject, at: datetime) -> None:
+        """A LoRA file the sync matched to this version: it completes it, or is seen again."""
+        if decided.outcome not in (SyncOutcome.COMPLETE, SyncOutcome.SYNCED):
+            raise self._refuse(f"{lora.key}: a file decided {decided.outcome} is not this version's")
         self.trigger_event(
             self.LoraSynced,
-            key=key,
-            etag=etag,
-            size=size,
-            last_modified=format_time(last_modified),
-            lora_url=lora_url,
-            completes=completes,
-            synced_at=format_time(synced_at),
-            decision=decision,
+            key=lora.key,
+            etag=lora.etag,
+            size=lora.size,
+            last_modified=format_time(lora.last_modified),
+            lora_url=decided.lora_url,
+            completes=decided.outcome == SyncOutcome.COMPLETE,
+            synced_at=format_time(at),
+            decision=decided.decision.as_dict(),
         )
 
     # ----------------------------------------------------------------- import
@@ -380,14 +348,7 @@ class TrainingVersion(Aggregate):
         decision: dict[str, Any]
 
         def apply(self, aggregate: TrainingVersion) -> None:
-            aggregate.entry = blobs.load(self.entry_json)
-            aggregate.canonical_order = False
-            aggregate.imported_fingerprints.add(self.fingerprint)
-            job_id = aggregate.current_id
-            if job_id is not None and job_id != aggregate.model_name:
-                aggregate.job_ids.append(job_id)
-                if aggregate.status in ("completed", "failed"):
-                    aggregate.reported_jobs.add(job_id)
+            version_entry.imported(aggregate, self)
 
     @classmethod
     def from_import(
@@ -398,7 +359,7 @@ class TrainingVersion(Aggregate):
         source: str,
         entry: dict[str, Any],
         fingerprint: str,
-        decision: dict[str, Any],
+        decision: Decision,
     ) -> TrainingVersion:
         return cls._create(
             cls.Imported,
@@ -408,7 +369,7 @@ class TrainingVersion(Aggregate):
             source=source,
             entry_json=blobs.dump(entry),
             fingerprint=fingerprint,
-            decision=decision,
+            decision=decision.as_dict(),
         )
 
     class Merged(Aggregate.Event):
@@ -422,11 +383,7 @@ class TrainingVersion(Aggregate):
         decision: dict[str, Any]
 
         def apply(self, aggregate: TrainingVersion) -> None:
-            aggregate.entry.update(blobs.load(self.taken_json))
-            if aggregate.entry.get("status") == "completed":
-                aggregate.entry.pop("error", None)
-                aggregate.entry.pop("failedAt", None)
-            aggregate.imported_fingerprints.add(self.fingerprint)
+            version_entry.merged(aggregate, self)
 
     def merge_entry(
         self,
@@ -435,7 +392,7 @@ class TrainingVersion(Aggregate):
         raw_entry: dict[str, Any],
         taken: dict[str, Any],
         fingerprint: str,
-        decision: dict[str, Any],
+        decision: Decision,
     ) -> None:
         self.trigger_event(
             self.Merged,
@@ -443,7 +400,7 @@ class TrainingVersion(Aggregate):
             raw_entry_json=blobs.dump(raw_entry),
             taken_json=blobs.dump(taken),
             fingerprint=fingerprint,
-            decision=decision,
+            decision=decision.as_dict(),
         )
 
     # ----------------------------------------------------------------- annotations
@@ -456,14 +413,10 @@ class TrainingVersion(Aggregate):
         cleared: list[str]
 
         def apply(self, aggregate: TrainingVersion) -> None:
-            aggregate.entry.update(blobs.load(self.set_json))
-            for name in self.cleared:
-                aggregate.entry.pop(name, None)
+            version_entry.annotated(aggregate, self)
 
     def annotate(self, *, set_fields: dict[str, Any], cleared: list[str]) -> None:
-        owned = sorted(OWNED_FIELDS.intersection(set_fields).union(OWNED_FIELDS & set(cleared)))
-        if owned:
-            raise ValueError(f"fields owned by the service cannot be set: {', '.join(owned)}")
+        check_settable([*set_fields, *cleared], "changed")
         self.trigger_event(self.Annotated, set_json=blobs.dump(set_fields), cleared=cleared)
 
 

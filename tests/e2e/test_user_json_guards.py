@@ -12,9 +12,12 @@ import pytest
 
 from loraledger.api.bootstrap import open_service
 from loraledger.api.settings import Settings
+from loraledger.domain.decisions import Decision, ImportOutcome, Rule
 from loraledger.domain.indexes import StyleIndex
 from loraledger.domain.training_version import TrainingVersion
 from tests.e2e.conftest import LedgerServer, ServerFactory
+
+LEGACY_DECISION = Decision("import", Rule.IMPORTED, ImportOutcome.IMPORTED)
 
 JSON = {"content-type": "application/json"}
 REFUSED_BODIES = {
@@ -98,13 +101,13 @@ def _record_as_older_code_did(server: LedgerServer) -> None:
     try:
         entry = {"id": "x", "name": "V1", "status": "pending", "parameters": {"x": "__X__"}}
         version = TrainingVersion.from_import(
-            1, "V1", source="old.json", entry=entry, fingerprint="f", decision={}
+            1, "V1", source="old.json", entry=entry, fingerprint="f", decision=LEGACY_DECISION
         )
         index = StyleIndex.open(1)
         index.add_versions(["V1"])
         (imported,) = version.pending_events
         object.__setattr__(imported, "entry_json", imported.entry_json.replace('"__X__"', DEEP))  # type: ignore[attr-defined]
-        service.ledger.save(index, version)
+        service.ledger.store.save(index, version)
     finally:
         service.close()
 

@@ -312,7 +312,7 @@ def test_import_dry_run_on_an_existing_database_records_nothing(cli: Cli) -> Non
     cli.ok("import", str(cli.styles))
     service = cli.service()
     try:
-        position = service.ledger.recorder.max_notification_id()
+        position = service.ledger.store.recorder.max_notification_id()
     finally:
         service.close()
     path = before_file(cli)
@@ -322,8 +322,8 @@ def test_import_dry_run_on_an_existing_database_records_nothing(cli: Cli) -> Non
 
     service = cli.service()
     try:
-        assert service.ledger.recorder.max_notification_id() == position
-        assert service.ledger.version_names(1) == []
+        assert service.ledger.store.recorder.max_notification_id() == position
+        assert service.ledger.queries.version_names(1) == []
     finally:
         service.close()
     assert path.read_bytes() == original
@@ -390,8 +390,9 @@ def test_import_refuses_each_bad_file_in_one_line_and_still_imports_the_others(c
     assert any(line.startswith(f"{good}: style 1, 8 versions") for line in lines)
     service = cli.service()
     try:
-        assert service.ledger.version_names(1) == [f"V{n}" for n in range(8, 0, -1)]  # no V5 from 01_x
-        assert [service.ledger.version_names(s) for s in (2, 3, 4, 5)] == [[], [], [], []]
+        # no V5 from 01_x
+        assert service.ledger.queries.version_names(1) == [f"V{n}" for n in range(8, 0, -1)]
+        assert [service.ledger.queries.version_names(s) for s in (2, 3, 4, 5)] == [[], [], [], []]
     finally:
         service.close()
     assert json.loads(good.read_text(encoding="utf-8")) == json.loads(

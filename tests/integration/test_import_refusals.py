@@ -9,9 +9,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from loraledger.domain.decisions import Decision, ImportOutcome, Rule
 from loraledger.domain.indexes import StyleIndex
 from loraledger.domain.training_version import TrainingVersion
 from tests.integration.test_cli import DOCUMENT, FIXTURES, Cli, cli, one_line, write_document
+
+LEGACY_DECISION = Decision("import", Rule.IMPORTED, ImportOutcome.IMPORTED)
 
 __all__ = ["cli"]  # the fixture, shared with test_cli.py
 
@@ -90,8 +93,8 @@ def test_each_bad_file_of_a_tree_is_refused_naming_it_and_the_others_import(cli:
     assert any(line.startswith(f"{good}: style 1, 8 versions") for line in lines)
     service = cli.service()
     try:
-        assert service.ledger.version_names(1) == [f"V{n}" for n in range(8, 0, -1)]
-        assert [service.ledger.version_names(s) for s in range(2, 9)] == [[]] * 7
+        assert service.ledger.queries.version_names(1) == [f"V{n}" for n in range(8, 0, -1)]
+        assert [service.ledger.queries.version_names(s) for s in range(2, 9)] == [[]] * 7
     finally:
         service.close()
     assert sorted(p.parent.name for p in cli.styles.rglob(DOCUMENT)) == sorted(
@@ -126,8 +129,8 @@ def test_two_folders_naming_the_same_style_are_both_refused_and_the_others_impor
         assert "style 1" in lines[at + 1] and other in lines[at + 1], lines[at : at + 2]
     service = cli.service()
     try:
-        assert service.ledger.version_names(1) == []
-        assert service.ledger.version_names(2) == ["V1"]
+        assert service.ledger.queries.version_names(1) == []
+        assert service.ledger.queries.version_names(2) == ["V1"]
     finally:
         service.close()
     doctor = cli.run("doctor", str(cli.styles))
@@ -158,7 +161,7 @@ def test_a_file_that_links_outside_the_tree_is_refused_and_never_read(cli: Cli, 
     assert single.returncode == 1 and "outside" in single.stdout, (single.stdout, single.stderr)
     service = cli.service()
     try:
-        assert [service.ledger.version_names(s) for s in (2, 6, 7, 9)] == [["V1"], [], [], []]
+        assert [service.ledger.queries.version_names(s) for s in (2, 6, 7, 9)] == [["V1"], [], [], []]
     finally:
         service.close()
     assert "secret text" not in result.stdout + single.stdout
@@ -177,7 +180,7 @@ def test_a_link_that_stays_inside_the_tree_is_imported(cli: Cli) -> None:
 
     service = cli.service()
     try:
-        assert service.ledger.version_names(3) == ["V3"]
+        assert service.ledger.queries.version_names(3) == ["V3"]
     finally:
         service.close()
 
@@ -188,10 +191,14 @@ def _append_deep_events(cli: Cli) -> None:
     service = cli.service()
     try:
         version = TrainingVersion.from_import(
-            1, "V1", source="legacy.json", entry=entry, fingerprint="f1", decision={}
+            1, "V1", source="legacy.json", entry=entry, fingerprint="f1", decision=LEGACY_DECISION
         )
         version.merge_entry(
-            source="legacy.json", raw_entry=entry, taken={"deep": "__X__"}, fingerprint="f2", decision={}
+            source="legacy.json",
+            raw_entry=entry,
+            taken={"deep": "__X__"},
+            fingerprint="f2",
+            decision=LEGACY_DECISION,
         )
         version.annotate(set_fields={"isGood": True}, cleared=[])
         index = StyleIndex.open(1)
@@ -201,7 +208,7 @@ def _append_deep_events(cli: Cli) -> None:
             for name in ("entry_json", "raw_entry_json", "taken_json"):
                 if hasattr(event, name):
                     object.__setattr__(event, name, getattr(event, name).replace('"__X__"', DEEP))
-        service.ledger.save(index, version)
+        service.ledger.store.save(index, version)
     finally:
         service.close()
 

@@ -20,7 +20,7 @@ def _python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def test_installed_project_is_importable_only_under_its_own_name(tmp_path: Path) -> None:
     assert _python("import loraledger.api.cli, loraledger.domain.naming", tmp_path).returncode == 0
-    for bare in ("api", "domain", "adapters", "projections"):
+    for bare in ("api", "domain", "application", "adapters", "projections"):
         result = _python(f"import {bare}", tmp_path)
         assert result.returncode != 0, f"`import {bare}` works after install: {result.stdout}"
         assert "ModuleNotFoundError" in result.stderr

@@ -22,8 +22,8 @@ from loraledger.adapters.runpod import (
     RunPodError,
     RunPodRefused,
     RunPodUnavailable,
-    build_run_input,
 )
+from loraledger.adapters.runpod_input import build_run_input
 from tests.support.runpod_stub import RunPodStub
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "runpod"

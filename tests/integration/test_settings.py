@@ -263,7 +263,7 @@ def test_libpq_options_of_the_database_url_reach_every_connection(postgres_with_
     url = postgres_with_options
     service = open_service(Settings(_env_file=None, database_url=url))
     try:
-        with service.ledger.recorder.datastore.get_connection() as connection:  # the store's own pool
+        with service.ledger.store.recorder.datastore.get_connection() as connection:  # the store's own pool
             row = connection.execute(
                 "SELECT application_name, ssl FROM pg_stat_activity JOIN pg_stat_ssl USING (pid) "
                 "WHERE pid = pg_backend_pid()"

@@ -105,7 +105,7 @@ def remove_projection_files(root: Path) -> None:
 
 
 def head(service: Service) -> int:
-    return service.ledger.recorder.max_notification_id() or 0
+    return service.ledger.store.recorder.max_notification_id() or 0
 
 
 def snapshot(service: Service, style_ids: list[int]) -> dict[int, bytes]:
@@ -186,15 +186,15 @@ def test_rebuild_from_scratch_gives_the_bytes_kept_up_incrementally(
     service.import_path(tree, None)
     ledger = service.ledger
     # More history after the import, each step written incrementally by the service's projection writer.
-    request = ledger.request_training(1, None, parameters={"learning_rate": 0.0002}, description="next")
-    ledger.record_start(request, "0b5c3a3e-2f8e-4a53-9d55-4c1f2a7d0e11-e1")
+    request = ledger.start.request(1, None, parameters={"learning_rate": 0.0002}, description="next")
+    ledger.start.record_start(request, "0b5c3a3e-2f8e-4a53-9d55-4c1f2a7d0e11-e1")
     service.catch_up()
-    ledger.request_training(2, "V3", parameters={"max_train_steps": 1200}, fields={"selectionSetId": 4})
+    ledger.start.request(2, "V3", parameters={"max_train_steps": 1200}, fields={"selectionSetId": 4})
     service.catch_up()
     service.annotate(1, "V7", {"isGood": True, "note": "ünïcode ✓"}, [])
     service.annotate(82, "V6", {}, ["isGood"])
     moment = datetime(2025, 11, 2, 10, 30, 5, 123000, tzinfo=UTC)
-    ledger.observe_lora_files(
+    ledger.sync.observe(
         [
             LoraObject(f"models/{request.model_name}.safetensors", "e1", 10, moment),
             LoraObject("models/style_2_vV3.safetensors", "e2", 11, moment),
@@ -224,7 +224,7 @@ def test_two_threads_annotating_one_version_fifty_times_each_lose_nothing(
     make_service: ServiceFactory, tmp_path: Path
 ) -> None:
     service = make_service()
-    service.ledger.request_training(5, "V1", parameters={"learning_rate": 0.0001})
+    service.ledger.start.request(5, "V1", parameters={"learning_rate": 0.0001})
     errors: list[BaseException] = []
     start = threading.Barrier(2)
 
@@ -243,10 +243,10 @@ def test_two_threads_annotating_one_version_fifty_times_each_lose_nothing(
         thread.join(timeout=120)
 
     assert errors == []
-    entry = service.ledger.find_version(5, "V1").entry
+    entry = service.ledger.queries.find_version(5, "V1").entry
     expected = {f"{p}{i}": i for p in ("a", "b") for i in range(50)}
     assert {k: v for k, v in entry.items() if k in expected} == expected
-    events = service.ledger.history(5, "V1")
+    events = service.ledger.queries.history(5, "V1")
     assert sum(type(e).__name__ == "Annotated" for e in events) == 100
     written = service.files.path_for(5).read_text(encoding="utf-8")
     assert all(f'"{key}": {value}' in written for key, value in expected.items())
@@ -263,7 +263,7 @@ def test_two_services_on_one_database_racing_to_request_versions_of_one_style_lo
         try:
             start.wait()
             for name in names:
-                service.ledger.request_training(9, name, parameters={"n": name})
+                service.ledger.start.request(9, name, parameters={"n": name})
                 service.catch_up()
         except BaseException as error:
             errors.append(error)
@@ -278,7 +278,7 @@ def test_two_services_on_one_database_racing_to_request_versions_of_one_style_lo
     assert errors == []
     expected = [f"V{n}" for n in range(40, 0, -1)]
     for service in services:
-        assert service.ledger.version_names(9) == expected
+        assert service.ledger.queries.version_names(9) == expected
         service.catch_up()
     written = services[0].files.path_for(9).read_text(encoding="utf-8")
     assert [line.split('"')[3] for line in written.splitlines() if '"name":' in line] == expected
@@ -296,7 +296,7 @@ def test_two_services_racing_to_start_unnamed_versions_each_get_their_own_next_n
         try:
             start.wait()
             for _ in range(5):
-                names.append(service.ledger.request_training(9, None, parameters={}).version_name)
+                names.append(service.ledger.start.request(9, None, parameters={}).version_name)
         except BaseException as error:
             errors.append(error)
 
@@ -308,7 +308,7 @@ def test_two_services_racing_to_start_unnamed_versions_each_get_their_own_next_n
 
     assert errors == []
     assert sorted(names, key=lambda name: int(name[1:])) == [f"V{n}" for n in range(1, 41)]
-    assert services[1].ledger.version_names(9) == [f"V{n}" for n in range(40, 0, -1)]
+    assert services[1].ledger.queries.version_names(9) == [f"V{n}" for n in range(40, 0, -1)]
 
 
 # --------------------------------------------------------------------------- edits by hand
@@ -318,13 +318,13 @@ def test_a_file_edited_by_hand_between_two_writes_is_backed_up_and_reported(
     make_service: ServiceFactory, tmp_path: Path
 ) -> None:
     service = make_service()
-    service.ledger.request_training(3, "V1", parameters={"learning_rate": 0.0001})
+    service.ledger.start.request(3, "V1", parameters={"learning_rate": 0.0001})
     service.catch_up()
     path = service.files.path_for(3)
     edited = path.read_text(encoding="utf-8").replace('"status"', '"isGood": true,\n      "status"')
     path.write_text(edited, encoding="utf-8")
 
-    service.ledger.annotate(3, "V1", {"selectionSetId": 7}, [])
+    service.ledger.annotations.annotate(3, "V1", {"selectionSetId": 7}, [])
     result = service.catch_up()
 
     backups = sorted(path.parent.glob(f"{DOCUMENT}.external-*.bak"))
@@ -333,7 +333,7 @@ def test_a_file_edited_by_hand_between_two_writes_is_backed_up_and_reported(
     assert result.backups == [backups[0]]
     assert '"selectionSetId": 7' in path.read_text(encoding="utf-8")
 
-    service.ledger.annotate(3, "V1", {"imageCount": 12}, [])
+    service.ledger.annotations.annotate(3, "V1", {"imageCount": 12}, [])
     assert service.catch_up().backups == []
     assert len(list(path.parent.glob(f"{DOCUMENT}.external-*.bak"))) == 1
 
@@ -366,7 +366,7 @@ def test_after_a_restored_backup_of_the_store_a_change_rewrites_the_file_from_th
 ) -> None:
     database, saved, out = tmp_path / "ledger.db", tmp_path / "saved.db", tmp_path / "out"
     service = _service_on(database, out)
-    service.ledger.request_training(1, "V1", parameters={"learning_rate": 0.0001})
+    service.ledger.start.request(1, "V1", parameters={"learning_rate": 0.0001})
     service.catch_up()
     _sqlite_backup(database, saved)
     for n in range(5):  # history the backup does not have
@@ -392,12 +392,12 @@ def test_after_a_restored_backup_of_the_store_a_change_rewrites_the_file_from_th
 def test_rebuild_after_a_restored_backup_writes_what_the_log_says_and_reports_it(tmp_path: Path) -> None:
     database, saved, out = tmp_path / "ledger.db", tmp_path / "saved.db", tmp_path / "out"
     service = _service_on(database, out)
-    service.ledger.request_training(1, "V1", parameters={"learning_rate": 0.0001})
-    service.ledger.request_training(2, "V1", parameters={"learning_rate": 0.0002})
+    service.ledger.start.request(1, "V1", parameters={"learning_rate": 0.0001})
+    service.ledger.start.request(2, "V1", parameters={"learning_rate": 0.0002})
     service.catch_up()
     _sqlite_backup(database, saved)
     service.annotate(1, "V1", {"note": "after the backup"}, [])
-    service.ledger.request_training(2, "V2", parameters={})
+    service.ledger.start.request(2, "V2", parameters={})
     service.catch_up()
     service.close()
     _restore(saved, database)
@@ -438,8 +438,8 @@ def test_a_style_whose_file_could_not_be_written_is_written_once_the_folder_is_b
     make_service: ServiceFactory, tmp_path: Path
 ) -> None:
     service = make_service()
-    service.ledger.request_training(5, "V1", parameters={"learning_rate": 0.0001})
-    service.ledger.request_training(6, "V1", parameters={"learning_rate": 0.0001})
+    service.ledger.start.request(5, "V1", parameters={"learning_rate": 0.0001})
+    service.ledger.start.request(6, "V1", parameters={"learning_rate": 0.0001})
     service.catch_up()
     path = service.files.path_for(5)
     aside = _block(path.parent)
@@ -459,14 +459,14 @@ def test_a_style_whose_file_could_not_be_written_is_written_once_the_folder_is_b
         service.catch_up()
     assert head(service) == events  # written without any new event
     assert path.read_text(encoding="utf-8") == service.document(5)
-    assert service.files.read_mark() == f"{log_identity(service.ledger)}:{events}"
+    assert service.files.read_mark() == f"{log_identity(service.ledger.store)}:{events}"
 
 
 def test_a_failed_write_leaves_the_files_marked_not_current_so_the_next_command_catches_up(
     make_service: ServiceFactory, tmp_path: Path
 ) -> None:
     service = make_service()
-    service.ledger.request_training(5, "V1", parameters={"learning_rate": 0.0001})
+    service.ledger.start.request(5, "V1", parameters={"learning_rate": 0.0001})
     service.catch_up()
     assert service.files.read_mark() is not None
     path = service.files.path_for(5)
@@ -490,13 +490,13 @@ def test_a_style_folder_linked_to_another_styles_folder_is_refused_and_rebuild_r
 ) -> None:
     out = tmp_path / "out"
     service = make_service(out)
-    service.ledger.request_training(1, "V1", parameters={"learning_rate": 0.0001})
+    service.ledger.start.request(1, "V1", parameters={"learning_rate": 0.0001})
     service.catch_up()
     first = service.files.path_for(1)
     style_1 = first.read_bytes()
     (out / "2").symlink_to(out / "1", target_is_directory=True)
-    service.ledger.request_training(2, "V1", parameters={"learning_rate": 0.0002})
-    service.ledger.request_training(3, "V1", parameters={"learning_rate": 0.0003})
+    service.ledger.start.request(2, "V1", parameters={"learning_rate": 0.0002})
+    service.ledger.start.request(3, "V1", parameters={"learning_rate": 0.0003})
 
     result = service.rebuild()
 

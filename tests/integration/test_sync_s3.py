@@ -19,7 +19,7 @@ import pytest
 from loraledger.api.bootstrap import open_service
 from loraledger.api.facade import Service
 from loraledger.api.settings import Settings
-from loraledger.domain.ledger import SyncReport
+from loraledger.application.sync import SyncReport
 from tests.support.s3_server import S3Bucket
 
 PREFIX = "actor_maker_user/custom-styles-models/"
@@ -70,15 +70,15 @@ def versions(service: Service, style_id: int) -> list[dict[str, Any]]:
 
 
 def head(service: Service) -> int:
-    return service.ledger.recorder.max_notification_id() or 0
+    return service.ledger.store.recorder.max_notification_id() or 0
 
 
 def start_pending(service: Service, style_id: int, version_name: str, job_id: str) -> None:
     """A training started through the ledger (what `POST /styles/{id}/trainings` records)."""
-    request = service.ledger.request_training(
+    request = service.ledger.start.request(
         style_id, version_name, parameters={"learning_rate": 0.0003, "max_train_steps": 3600}
     )
-    service.ledger.record_start(request, job_id)
+    service.ledger.start.record_start(request, job_id)
 
 
 def count_writes(service: Service) -> Counter[int]:
@@ -136,7 +136,7 @@ def test_legacy_spellings_create_entries_with_the_canonical_model_name_as_id(
     assert entries["V3"]["id"] == "style_2_vV3"
     assert entries["V4"]["id"] == "style_2_vV4"
     assert entries["V3"]["loraUrl"].endswith("/style_2_v3.safetensors")  # the object as it is named
-    notes = [note for d in report.decisions for note in d["notes"]]
+    notes = [note for d in report.decisions for note in d.notes]
     assert any("style_2_v3" in note and "style_2_vV3" in note for note in notes), notes
     again = service.sync()
     assert (again.events, again.unchanged) == (0, 2)
@@ -172,8 +172,8 @@ def test_skipped_keys_are_listed_with_full_key_and_reason_and_keys_outside_the_p
     assert set(listed) == set(skipped)
     for key, hint in skipped.items():
         assert hint in listed[key], (key, listed[key])
-    assert service.ledger.version_names(3) == []
-    assert service.ledger.version_names(1) == ["V8"]
+    assert service.ledger.queries.version_names(3) == []
+    assert service.ledger.queries.version_names(1) == ["V8"]
 
 
 # --------------------------------------------------------------------------- re-sync
@@ -220,7 +220,7 @@ def test_a_pending_version_is_completed_by_its_file_keeping_job_id_and_parameter
     assert entry["parameters"] == {"learning_rate": 0.0003, "max_train_steps": 3600}
     assert "lastSynced" in entry
     (decision,) = report.decisions
-    assert decision["rule"].startswith("first-pass:")
+    assert decision.rule.startswith("first-pass:")
 
 
 def test_zero_byte_objects_are_skipped_with_a_reason_and_complete_or_create_nothing(
@@ -240,11 +240,11 @@ def test_zero_byte_objects_are_skipped_with_a_reason_and_complete_or_create_noth
         empty_unknown: "V5: the file is empty (0 bytes): not a LoRA",
         empty_pending: "V5: the file is empty (0 bytes): not a LoRA",
     }
-    assert [d["input"]["size"] for d in report.decisions] == [0, 0]
+    assert [d.input["size"] for d in report.decisions] == [0, 0]
     assert head(service) == before
     (entry,) = versions(service, 1)
     assert entry["status"] == "pending" and "loraUrl" not in entry
-    assert service.ledger.version_names(4) == []
+    assert service.ledger.queries.version_names(4) == []
 
     s3_bucket.put(empty_pending, b"weights")  # the upload finished
     assert service.sync().matched_pending == 1
@@ -268,12 +268,12 @@ def test_an_object_with_a_new_etag_is_matched_again(
     assert report.events > 0
     assert (report.unchanged, report.matched_synced, report.created) == (1, 1, 0)
     (decision,) = report.decisions
-    assert decision["input"]["key"] == key
-    assert decision["rule"].startswith("second-pass:")
+    assert decision.input["key"] == key
+    assert decision.rule.startswith("second-pass:")
     entries = {e["name"]: e for e in versions(service, 1)}
     assert entries["V8"]["lastSynced"] > synced_before
     assert len(entries) == 2
-    assert [type(e).__name__ for e in service.ledger.history(1, "V8")].count("LoraSynced") == 1
+    assert [type(e).__name__ for e in service.ledger.queries.history(1, "V8")].count("LoraSynced") == 1
 
 
 # --------------------------------------------------------------------------- URL upgrades

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from loraledger.domain.ledger import Ledger, LedgerConfig
+from loraledger.application.ledger import Ledger, LedgerConfig
 from loraledger.domain.legacy import plan_document
 from loraledger.domain.observations import JobReport, LoraObject
 from loraledger.projections.js_json import js_stringify
@@ -33,8 +33,8 @@ class Clock:
 
 
 def make_ledger(clock: Callable[[], datetime] | None = None) -> Ledger:
-    return Ledger(
-        env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
+    return Ledger.open(
+        {"PERSISTENCE_MODULE": "eventsourcing.popo"},
         config=LedgerConfig(lora_url_base=PLAIN, s3_prefix=PREFIX),
         clock=clock or (lambda: T0),
     )
@@ -42,7 +42,7 @@ def make_ledger(clock: Callable[[], datetime] | None = None) -> Ledger:
 
 def documents(ledger: Ledger) -> StyleDocuments:
     docs = StyleDocuments()
-    for _, events in read_batches(ledger, 0):
+    for _, events in read_batches(ledger.store, 0):
         for event in events:
             docs.apply(event)
     return docs
@@ -73,10 +73,8 @@ def completed(job_id: str = JOB, model: str | None = None, url: str | None = Non
 
 def test_render_gives_newest_version_first_by_number() -> None:
     ledger = make_ledger()
-    ledger.observe_lora_files(
-        [lora("style_1_vV2"), lora("style_1_vV10"), lora("style_1_vV1")], url_base=PLAIN
-    )
-    ledger.request_training(1, "V3", parameters={})
+    ledger.sync.observe([lora("style_1_vV2"), lora("style_1_vV10"), lora("style_1_vV1")], url_base=PLAIN)
+    ledger.start.request(1, "V3", parameters={})
 
     assert [entry["name"] for entry in versions(ledger)] == ["V10", "V3", "V2", "V1"]
 
@@ -88,14 +86,14 @@ def test_imported_entries_are_rendered_newest_first_whatever_the_file_order() ->
         {"id": "b", "name": "V12", "status": "pending"},
         {"id": "c", "name": "V3", "status": "failed"},
     ]
-    ledger.import_plan(plan_document(1, old_order), "a.json")
+    ledger.imports.import_plan(plan_document(1, old_order), "a.json")
 
     assert [entry["name"] for entry in versions(ledger)] == ["V12", "V3", "V1"]
 
 
 def test_each_style_renders_only_its_own_versions() -> None:
     ledger = make_ledger()
-    ledger.observe_lora_files([lora("style_1_vV1"), lora("style_2_vV5"), lora("style_2_vV4")], url_base=PLAIN)
+    ledger.sync.observe([lora("style_1_vV1"), lora("style_2_vV5"), lora("style_2_vV4")], url_base=PLAIN)
     docs = documents(ledger)
 
     assert docs.styles() == [1, 2]
@@ -116,12 +114,12 @@ def test_imported_entry_keeps_its_key_order_and_new_fields_append() -> None:
         "timestamp": "2025-10-13T19:36:17.724Z",
         "id": JOB,
     }
-    ledger.import_plan(plan_document(1, [legacy]), "a.json")
+    ledger.imports.import_plan(plan_document(1, [legacy]), "a.json")
     assert list(versions(ledger)[0]) == list(legacy)
 
-    ledger.apply_report(completed())
-    ledger.annotate(1, "V3", {"selectionSetId": "set-1", "isGood": True}, [])
-    ledger.observe_lora_files([lora("style_1_vV3")], url_base=ACCEL)
+    ledger.reports.apply(completed())
+    ledger.annotations.annotate(1, "V3", {"selectionSetId": "set-1", "isGood": True}, [])
+    ledger.sync.observe([lora("style_1_vV3")], url_base=ACCEL)
 
     entry = versions(ledger)[0]
     assert list(entry) == [
@@ -148,7 +146,7 @@ def test_imported_entry_with_a_file_name_keeps_its_place_under_the_clean_name() 
         "id": "style_1_vV4",
         "status": "completed",
     }
-    ledger.import_plan(plan_document(1, [legacy]), "a.json")
+    ledger.imports.import_plan(plan_document(1, [legacy]), "a.json")
 
     assert versions(ledger) == [dict(legacy, name="V4")]
     assert list(versions(ledger)[0]) == ["description", "name", "id", "status"]
@@ -156,17 +154,17 @@ def test_imported_entry_with_a_file_name_keeps_its_place_under_the_clean_name() 
 
 def test_new_entry_uses_the_contract_key_order_with_other_fields_after() -> None:
     ledger = make_ledger()
-    request = ledger.request_training(
+    request = ledger.start.request(
         1,
         "V8",
         parameters={"learning_rate": 0.0003},
         description="more steps",
         fields={"selectionSetId": "s"},
     )
-    ledger.annotate(1, "V8", {"isGood": True}, [])
-    ledger.record_start(request, JOB)
-    ledger.apply_report(completed())
-    ledger.observe_lora_files([lora("style_1_vV8")], url_base=ACCEL)
+    ledger.annotations.annotate(1, "V8", {"isGood": True}, [])
+    ledger.start.record_start(request, JOB)
+    ledger.reports.apply(completed())
+    ledger.sync.observe([lora("style_1_vV8")], url_base=ACCEL)
 
     assert list(versions(ledger)[0]) == [
         "id",
@@ -185,8 +183,8 @@ def test_new_entry_uses_the_contract_key_order_with_other_fields_after() -> None
 
 def test_failed_entry_uses_the_contract_key_order() -> None:
     ledger = make_ledger()
-    request = ledger.request_training(1, "V2", parameters={})
-    ledger.record_start_failure(request, "RunPod unreachable")
+    request = ledger.start.request(1, "V2", parameters={})
+    ledger.start.record_failure(request, "RunPod unreachable")
 
     assert list(versions(ledger)[0]) == [
         "id",
@@ -201,7 +199,7 @@ def test_failed_entry_uses_the_contract_key_order() -> None:
 
 def test_entry_created_from_s3_is_rendered_exactly() -> None:
     ledger = make_ledger()
-    ledger.observe_lora_files(
+    ledger.sync.observe(
         [lora("style_82_vV6", modified=datetime(2025, 10, 14, 5, 0, 0, 999999, tzinfo=UTC))], url_base=PLAIN
     )
 
@@ -228,7 +226,7 @@ def test_entry_created_from_s3_is_rendered_exactly() -> None:
 
 def test_rendered_text_has_no_trailing_newline_and_keeps_non_ascii() -> None:
     ledger = make_ledger()
-    ledger.request_training(1, "V1", parameters={"prompt": "café ☕ 日本"}, description="naïve")
+    ledger.start.request(1, "V1", parameters={"prompt": "café ☕ 日本"}, description="naïve")
     text = render(ledger)
 
     assert not text.endswith("\n")
@@ -247,7 +245,7 @@ def test_js_stringify_has_no_trailing_newline() -> None:
 
 def _feed(ledger: Ledger) -> None:
     """A history touching every kind of event, in two styles."""
-    ledger.import_plan(
+    ledger.imports.import_plan(
         plan_document(
             1,
             [
@@ -264,16 +262,16 @@ def _feed(ledger: Ledger) -> None:
         ),
         "styles/1_ink/training_versions.json",
     )
-    request = ledger.request_training(1, None, parameters={"max_train_steps": 3600}, description="ü")
-    ledger.record_start(request, "job-9-e1")
-    ledger.apply_report(
+    request = ledger.start.request(1, None, parameters={"max_train_steps": 3600}, description="ü")
+    ledger.start.record_start(request, "job-9-e1")
+    ledger.reports.apply(
         completed("job-9-e1", url="https://s3-accelerate.amazonaws.com/bucket/models/style_1_vV9.safetensors")
     )
-    ledger.apply_report(completed("job-9-e1"))
-    failing = ledger.request_training(1, "V10", parameters={})
-    ledger.record_start_failure(failing, "RunPod refused")
-    ledger.annotate(1, "V8", {"isGood": True}, [])
-    ledger.observe_lora_files(
+    ledger.reports.apply(completed("job-9-e1"))
+    failing = ledger.start.request(1, "V10", parameters={})
+    ledger.start.record_failure(failing, "RunPod refused")
+    ledger.annotations.annotate(1, "V8", {"isGood": True}, [])
+    ledger.sync.observe(
         [
             lora("style_1_vV8"),
             lora("style_1_vV9"),
@@ -283,7 +281,7 @@ def _feed(ledger: Ledger) -> None:
         ],
         url_base=ACCEL,
     )
-    ledger.apply_report(JobReport(job_id="late", status="FAILED", model_name="style_5_vV1"))
+    ledger.reports.apply(JobReport(job_id="late", status="FAILED", model_name="style_5_vV1"))
 
 
 def test_same_history_gives_the_same_bytes() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from loraledger.domain.ledger import Ledger
+from loraledger.application.ledger import Ledger
 from loraledger.projections.writer import ProjectionWriter
 from tests.unit.test_projection import Clock, _feed, documents, make_ledger
 
@@ -48,7 +48,7 @@ class Marks:
 
 
 def make_writer(ledger: Ledger, sink: Any, marks: Marks | None = None, **options: Any) -> ProjectionWriter:
-    return ProjectionWriter(ledger, sink, marks or Marks(), ledger.style_versions, **options)
+    return ProjectionWriter(ledger.store, sink, marks or Marks(), ledger.queries.style_versions, **options)
 
 
 def head(ledger: Ledger) -> str:
@@ -59,14 +59,14 @@ def test_incremental_projection_equals_a_rebuild_from_scratch() -> None:
     ledger = make_ledger(Clock())
     sink = RecordingSink()
     writer = make_writer(ledger, sink)
-    original = ledger.save
+    original = ledger.store.save
 
     def save_and_catch_up(*args: Any, **kwargs: Any) -> Any:
         recordings = original(*args, **kwargs)
         writer.catch_up()
         return recordings
 
-    ledger.save = save_and_catch_up  # type: ignore[method-assign]
+    ledger.store.save = save_and_catch_up  # type: ignore[method-assign]
     _feed(ledger)
 
     rebuilt = documents(ledger)
@@ -92,8 +92,8 @@ class BrokenFolderSink(RecordingSink):
 
 def test_a_style_that_could_not_be_written_stays_due_and_is_retried_after_doubling_pauses() -> None:
     ledger = make_ledger(Clock())
-    ledger.request_training(1, "V1", parameters={})
-    ledger.request_training(5, "V1", parameters={})
+    ledger.start.request(1, "V1", parameters={})
+    ledger.start.request(5, "V1", parameters={})
     sink, now = BrokenFolderSink(), [0.0]
     writer = make_writer(ledger, sink, clock=lambda: now[0])
 
@@ -130,8 +130,8 @@ def test_a_failed_style_removes_the_mark_the_others_are_written_and_a_backup_is_
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     ledger = make_ledger(Clock())
-    ledger.request_training(1, "V1", parameters={})
-    ledger.request_training(5, "V1", parameters={})
+    ledger.start.request(1, "V1", parameters={})
+    ledger.start.request(5, "V1", parameters={})
     sink, marks = BackupSink(), Marks("an old mark")
     writer = make_writer(ledger, sink, marks)
 
@@ -151,8 +151,8 @@ def test_the_fast_path_after_a_command_writes_the_bytes_and_mark_a_catch_up_writ
     ledger = make_ledger(Clock())
     _feed(ledger)
     before = head(ledger)
-    ledger.annotate(1, "V8", {"note": "after the files were current"}, [])
-    ledger.request_training(1, "V12", parameters={"learning_rate": 0.0001}, fields={"selectionSetId": 3})
+    ledger.annotations.annotate(1, "V8", {"note": "after the files were current"}, [])
+    ledger.start.request(1, "V12", parameters={"learning_rate": 0.0001}, fields={"selectionSetId": 3})
 
     # A one-shot command whose files were current as it began (their mark is `before`).
     fast_sink, fast_marks = RecordingSink(), Marks(before)
@@ -171,7 +171,7 @@ def test_the_fast_path_is_not_taken_when_the_files_were_not_current() -> None:
     ledger = make_ledger(Clock())
     _feed(ledger)
     before = head(ledger)
-    ledger.annotate(1, "V8", {"note": "x"}, [])
+    ledger.annotations.annotate(1, "V8", {"note": "x"}, [])
     sink, marks = RecordingSink(), Marks("another log:3")
 
     make_writer(ledger, sink, marks).after_command({1}, before)
@@ -215,22 +215,22 @@ def test_rebuild_while_the_background_thread_writes_waits_for_it_and_ends_as_a_f
     ledger = make_ledger(Clock())
     _feed(ledger)
     for style_id in range(20, 26):
-        ledger.request_training(style_id, "V1", parameters={"n": style_id})
+        ledger.start.request(style_id, "V1", parameters={"n": style_id})
     sink, marks = BlockingSink(), Marks()
     writer = make_writer(ledger, sink, marks)
     writer.catch_up()
     writer.start_background()
     try:
         sink.armed.set()
-        ledger.annotate(1, "V8", {"note": "the thread writes this"}, [])
+        ledger.annotations.annotate(1, "V8", {"note": "the thread writes this"}, [])
         writer.after_command()  # wakes the thread, whose write then blocks
         assert sink.entered.wait(10), "the background thread never wrote"
 
         rebuilt: list[Any] = []
         rebuilding = threading.Thread(target=lambda: rebuilt.append(writer.rebuild()))
         rebuilding.start()
-        ledger.annotate(5, "V1", {"note": "recorded during the rebuild"}, [])
-        ledger.request_training(26, "V1", parameters={})
+        ledger.annotations.annotate(5, "V1", {"note": "recorded during the rebuild"}, [])
+        ledger.start.request(26, "V1", parameters={})
         assert '"recorded during the rebuild"' in (writer.document(5) or "")  # reads do not wait
         time.sleep(0.2)
         assert rebuilding.is_alive()  # it waits for the thread's turn to end

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from loraledger.adapters.runpod import DEFAULT_MODEL_NAME_FIELD, build_run_input, put_at_path
+from loraledger.adapters.runpod import DEFAULT_MODEL_NAME_FIELD
+from loraledger.adapters.runpod_input import build_run_input, put_at_path
 
 # -- put_at_path ---------------------------------------------------------------------------------
 

@@ -1,0 +1,119 @@
+"""The store plumbing every use case shares: the eventsourcing Application, conflict retries, finders.
+
+A command reloads what it needs, changes aggregates and saves them all in one transaction
+(`save_all`); a concurrent writer's conflict (IntegrityError) makes `retrying` run it again on
+fresh state. `find` and `save_all` are the two hooks a subclass may override (the benchmarks
+gather many commands' saves into one transaction that way).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, TypeVar, cast
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate, CanMutateAggregate
+from eventsourcing.persistence import IntegrityError
+
+from loraledger.domain.errors import UnknownVersion
+from loraledger.domain.indexes import JobIndex, StyleIndex, job_index_id, style_index_id
+from loraledger.domain.naming import version_number
+from loraledger.domain.training_version import TrainingVersion, version_id
+
+MAX_CONFLICT_RETRIES = 20
+T = TypeVar("T")
+
+
+class LedgerStore(Application[UUID]):
+    """TrainingVersion aggregates and the two indexes that find them, in one event store."""
+
+    name = "loraledger"  # the store's table names derive from it: never change it
+    # Cached aggregates are fast-forwarded from the store on every get (so several processes stay
+    # consistent) and deep-copied for each command (so a failed command leaves no trace): a get
+    # reads only the events recorded since, not a version's whole history.
+    env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "50000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env)
+        # What the last save to the store raised (None once one succeeds): the service tells from
+        # it whether the store refuses writes (disk full, read-only) while it still answers reads.
+        self.last_write_error: Exception | None = None
+
+    def retrying(self, command: Callable[[], T]) -> T:
+        """Run a command again on fresh state when a concurrent writer got there first.
+
+        Writers that keep colliding back off a little, at random, so one of them wins.
+        """
+        for attempt in range(MAX_CONFLICT_RETRIES - 1):
+            try:
+                return command()
+            except IntegrityError:
+                time.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.1)))
+        return command()
+
+    def find(self, aggregate_id: UUID) -> Any | None:
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def save_all(self, *aggregates: Aggregate | None) -> int:
+        """Save in one transaction; returns how many events were written."""
+        pending = [a for a in aggregates if a is not None]
+        count = sum(len(a.pending_events) for a in pending)
+        if count:
+            try:
+                self.save(*pending)
+            except IntegrityError:
+                raise  # a concurrent writer got there first: says nothing about the store
+            except Exception as error:
+                self.last_write_error = error
+                raise
+            self.last_write_error = None
+        return count
+
+    def find_version(self, style_id: int, version_name: str) -> TrainingVersion | None:
+        found = self.find(version_id(style_id, version_name))
+        return found if isinstance(found, TrainingVersion) else None
+
+    def require_version(self, style_id: int, version_name: str) -> TrainingVersion:
+        version = self.find_version(style_id, version_name)
+        if version is None:
+            raise UnknownVersion(f"style {style_id} has no version {version_name}")
+        return version
+
+    def style_index(self, style_id: int) -> StyleIndex:
+        found = self.find(style_index_id(style_id))
+        return found if isinstance(found, StyleIndex) else StyleIndex.open(style_id)
+
+    def find_job(self, job_id: str) -> JobIndex | None:
+        found = self.find(job_index_id(job_id))
+        return found if isinstance(found, JobIndex) else None
+
+    def job_index(self, job_id: str) -> JobIndex:
+        return self.find_job(job_id) or JobIndex.open(job_id)
+
+    def version_names(self, style_id: int) -> list[str]:
+        """The style's versions, newest first; empty for a style with no history."""
+        found = self.find(style_index_id(style_id))
+        names = found.version_names if isinstance(found, StyleIndex) else []
+        return sorted(names, key=version_number, reverse=True)
+
+    def style_versions(self, style_id: int) -> list[TrainingVersion]:
+        return [
+            version
+            for name in self.version_names(style_id)
+            if (version := self.find_version(style_id, name)) is not None
+        ]
+
+    def history(self, style_id: int, version_name: str) -> list[CanMutateAggregate[UUID]]:
+        """Every event of the version, oldest first. UnknownVersion if it has none."""
+        events = [
+            cast(CanMutateAggregate[UUID], e) for e in self.events.get(version_id(style_id, version_name))
+        ]
+        if not events:
+            raise UnknownVersion(f"style {style_id} has no version {version_name}")
+        return events
