@@ -23,13 +23,7 @@ from types import TracebackType
 from typing import Any, Final
 
 import httpx
-from tenacity import (
-    RetryCallState,
-    RetryError,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-)
+from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception, stop_after_attempt
 
 from loraledger.adapters.redaction import redact, register_secrets
 
