@@ -123,8 +123,8 @@ class Cli:
         )
 
 
-@pytest.fixture
-def cli(tmp_path: Path) -> Cli:
+def make_cli(tmp_path: Path) -> Cli:
+    """A `Cli` in `tmp_path/work` on a SQLite store, with none of the developer's LORALEDGER_* settings."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("LORALEDGER_")}
     root = tmp_path / "work"
     root.mkdir()
@@ -135,6 +135,11 @@ def cli(tmp_path: Path) -> Cli:
         COLUMNS="200",
     )
     return Cli(root, base)
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return make_cli(tmp_path)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import pytest
 from loraledger.adapters.store import postgres_connection, store_env
 from loraledger.api.bootstrap import open_service
 from loraledger.api.settings import Settings, SettingsError, load_settings
-from tests.integration.test_cli import DOCUMENT, TREE_LAYOUT, Cli, one_line, write_document
+from tests.integration.test_cli import DOCUMENT, Cli, make_cli, one_line, write_document
 from tests.support.server import free_port
 from tests.support.stores import drop_schema, postgres_url
 
@@ -31,16 +31,7 @@ JSON_LINE_KEYS = {"time", "level", "logger", "message"}
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("LORALEDGER_")}
-    root = tmp_path / "work"
-    root.mkdir()
-    base.update(
-        LORALEDGER_DATABASE_URL=f"sqlite:///{root / 'db' / 'ledger.db'}",
-        LORALEDGER_OUTPUT_DIR=str(root / "styles"),
-        LORALEDGER_OUTPUT_LAYOUT=TREE_LAYOUT,
-        COLUMNS="200",
-    )
-    return Cli(root, base)
+    return make_cli(tmp_path)
 
 
 def legacy_file(cli: Cli, folder: str = "1_ink", description: str = "more steps") -> Path:
