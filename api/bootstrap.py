@@ -12,6 +12,7 @@ from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
+from loraledger.adapters.file_edit_intake import FileEditIntake
 from loraledger.adapters.files import FileSink, ProjectionFileWriter
 from loraledger.adapters.redaction import register_secrets
 from loraledger.adapters.runpod import RunPodClient
@@ -78,12 +79,17 @@ def open_service(
     ledger = Ledger.open(env, config=config, clock=clock or utc_now)
     try:
         files = ProjectionFileWriter(
-            Path(settings.output_dir), settings.output_layout, log_head=partial(log_head, ledger.store)
+            Path(settings.output_dir),
+            settings.output_layout,
+            state_dir=Path(settings.state_dir),
+            log_head=partial(log_head, ledger.store),
+            intake=FileEditIntake(ledger.file_edits),
         )
     except BaseException:
         ledger.close()
         raise
-    projection = ProjectionWriter(ledger.store, FileSink(files), files, ledger.queries.style_versions)
+    sink = FileSink(files)
+    projection = ProjectionWriter(ledger.store, sink, files, ledger.queries.style_versions, edits=sink)
     return Service(settings, ledger, projection, files, Clients(settings))
 
 

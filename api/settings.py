@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./loraledger.db"
     output_dir: str = "./styles"
     output_layout: str = "{style_id}/training_versions.json"
+    state_dir: str = "./loraledger-state"  # the service's own records of the files (never beside them)
     s3_bucket: str | None = None
     s3_prefix: str = ""
     s3_endpoint_url: str | None = None
