@@ -6,6 +6,7 @@ api/cli.py) use them. Nothing here imports FastAPI or uvicorn, so the CLI starts
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property, partial
@@ -81,7 +82,7 @@ def open_service(
         files = ProjectionFileWriter(
             Path(settings.output_dir),
             settings.output_layout,
-            state_dir=Path(settings.state_dir),
+            state_dir=settings.effective_state_dir or Path(tempfile.mkdtemp(prefix="loraledger-state-")),
             log_head=partial(log_head, ledger.store),
             intake=FileEditIntake(ledger.file_edits),
         )
