@@ -70,7 +70,7 @@ class FileEditIntake:
 
         report = self.commands.take_in(style_id, str(path), _versions(base), entries, keep)
         for decision in report.decisions:
-            log.info(
+            log.debug(
                 "%s: %s %s (%s)",
                 path,
                 decision.input.get("name", ""),

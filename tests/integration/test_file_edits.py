@@ -67,7 +67,11 @@ def by_name(versions: list[dict[str, Any]], name: str) -> dict[str, Any]:
 
 
 def file_edit_events(service: Service, name: str) -> list[dict[str, Any]]:
-    return [e for e in service.history(1, name)["events"] if (e.get("decision") or {}).get("source") == "file-edit"]
+    return [
+        e
+        for e in service.history(1, name)["events"]
+        if (e.get("decision") or {}).get("source") == "file-edit"
+    ]
 
 
 def nothing_but_json(tree: Path) -> list[str]:
@@ -162,7 +166,9 @@ def test_an_owned_field_changed_in_the_file_is_refused_recorded_and_kept_as_a_ba
     assert nothing_but_json(tree) == []
 
 
-def test_a_pending_training_marked_failed_in_the_file_is_kept_as_its_failure(service: Service, tree: Path) -> None:
+def test_a_pending_training_marked_failed_in_the_file_is_kept_as_its_failure(
+    service: Service, tree: Path
+) -> None:
     def give_up(versions: list[dict[str, Any]]) -> None:
         by_name(versions, "V1")["status"] = "failed"
         by_name(versions, "V1")["error"] = "stopped by hand"

@@ -144,7 +144,9 @@ def test_write_fsyncs_the_temp_file_before_replace_and_the_folder_after(
 def test_new_file_gets_normal_permissions_not_the_private_temp_file_mode(tmp_path: Path) -> None:
     umask = os.umask(0o022)
     try:
-        path = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path)).write(1, "x").path
+        path = (
+            ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path)).write(1, "x").path
+        )
     finally:
         os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
@@ -505,7 +507,9 @@ def test_symlink_that_stays_inside_output_dir_is_allowed(tmp_path: Path) -> None
 def test_output_dir_given_through_a_symlink_is_accepted(tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
-    result = ProjectionFileWriter(tmp_path / "link", DEFAULT_LAYOUT, state_dir=state_for(tmp_path / "link")).write(1, "x")
+    result = ProjectionFileWriter(
+        tmp_path / "link", DEFAULT_LAYOUT, state_dir=state_for(tmp_path / "link")
+    ).write(1, "x")
     assert result.path == tmp_path.resolve() / "real" / "1" / "training_versions.json"
 
 
@@ -573,7 +577,9 @@ def test_two_styles_linked_to_one_folder_named_for_neither_write_only_the_first_
     with pytest.raises(LayoutError, match="was written for style 1"):
         writer.write(2, doc(2), "log:2")
     with pytest.raises(LayoutError, match="was written for style 1"):  # and from another process
-        ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path)).write(2, doc(2), "log:2")
+        ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path)).write(
+            2, doc(2), "log:2"
+        )
 
     assert path.read_text() == doc(1)
     assert writer.write(1, doc(3), "log:3").changed is True
@@ -585,7 +591,9 @@ def test_two_styles_linked_to_one_folder_named_for_neither_write_only_the_first_
 def test_a_mark_ahead_of_the_log_makes_the_file_rewritten_and_its_content_kept(tmp_path: Path) -> None:
     """A backup of the store was restored: the files' marks are ahead of the log's head."""
     head = ["log:9"]
-    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path), log_head=lambda: head[0])
+    writer = ProjectionFileWriter(
+        tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path), log_head=lambda: head[0]
+    )
     path = writer.write(1, doc(9), "log:9").path
     head[0] = "log:5"  # the restored log ends at 5; its next event gets id 6
 
@@ -598,7 +606,9 @@ def test_a_mark_ahead_of_the_log_makes_the_file_rewritten_and_its_content_kept(t
 
 
 def test_a_mark_ahead_of_the_writer_but_in_the_log_is_a_newer_file_and_left_alone(tmp_path: Path) -> None:
-    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path), log_head=lambda: "log:9")
+    writer = ProjectionFileWriter(
+        tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path), log_head=lambda: "log:9"
+    )
     path = writer.write(1, doc(9), "log:9").path
 
     result = writer.write(1, doc(6), "log:6")  # a writer that has not read events 7 to 9 yet
@@ -608,7 +618,9 @@ def test_a_mark_ahead_of_the_writer_but_in_the_log_is_a_newer_file_and_left_alon
 
 
 def test_a_file_written_from_another_log_is_rewritten_and_its_content_kept(tmp_path: Path) -> None:
-    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path), log_head=lambda: "new:3")
+    writer = ProjectionFileWriter(
+        tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path), log_head=lambda: "new:3"
+    )
     path = writer.write(1, doc(1), "old:40").path
 
     result = writer.write(1, doc(2), "new:3")
