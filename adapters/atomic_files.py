@@ -9,13 +9,17 @@ import ctypes
 import errno
 import fcntl
 import itertools
+import json
 import os
 import secrets
 import stat
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
+
+SETTLE_SECONDS = 0.5
 
 # --------------------------------------------------------------------------- low-level file ops
 
@@ -157,3 +161,17 @@ def swap_in(path: Path, data: bytes, expect_existing: bool) -> bytes | None:
         raise
     fsync_dir(path.parent)
     return None
+
+
+def once_whole(path: Path, data: bytes) -> bytes:
+    """The file once the program writing it has finished: a UI that truncates and writes in place
+    is seen half-way now and then; a file still not JSON after a moment is taken as it is."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            json.loads(data)
+            return data
+        except ValueError:
+            time.sleep(0.02)
+            data = read_or_none(path) or b""
+    return data

@@ -31,6 +31,7 @@ from loraledger.adapters.atomic_files import (
     CreatedMeanwhile,
     atomic_write,
     exclusive_lock,
+    once_whole,
     read_or_none,
     swap_in,
     write_backup,
@@ -259,6 +260,7 @@ class ProjectionFileWriter:
         state = self.state
         if base is None:
             base = state.written(path, record)
+            edited = once_whole(path, edited)
 
         def keep_backup() -> Path:
             return write_backup(state.backup_folder(path), path, edited)

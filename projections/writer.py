@@ -280,8 +280,7 @@ class ProjectionWriter:
     def _report_backups(self, backups: list[Path]) -> None:
         for backup in backups:
             log.warning(
-                "%s had been changed by someone else; kept a copy at %s",
-                backup.parent,
+                "a file had been changed by someone else in a way not taken in whole; kept a copy at %s",
                 backup,
                 extra={"backup": str(backup)},
             )
