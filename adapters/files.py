@@ -95,19 +95,13 @@ class ScanResult:
     backups: list[Path] = field(default_factory=list)
 
 
-# --------------------------------------------------------------------------- writer
-
-
 class ProjectionFileWriter:
-    """Writes one projection file per style under ``output_dir`` following ``layout``; its records
-    live in ``state_dir`` (None: a folder of its own such as ``replay``'s, written without
-    records, locks or edit protection).
+    """Writes one projection file per style under ``output_dir`` following ``layout``; records in
+    ``state_dir`` (None: ``replay``'s own folder, no records, locks or edit protection).
 
-    ``log_head`` returns where the event log ends now (``"<log id>:<notification id>"``). With
-    it, the log is the truth about the files' marks: a mark the log does not have (ahead of its
-    head after a backup of the store was restored, or from another log) does not make a file
-    look newer. Without it (a folder for ``replay``, tests) marks are taken as they are.
-    ``intake`` takes in edits made by someone else; without it such a file is kept as a backup.
+    ``log_head`` gives where the log ends (``"<log id>:<n>"``): a mark the log does not have (a
+    restored backup of the store, another log) does not make a file look newer. ``intake`` takes
+    in edits made by someone else; without it such a file is kept as a backup.
     """
 
     def __init__(
@@ -125,6 +119,7 @@ class ProjectionFileWriter:
         self.state = FileState(state_dir, self.output_dir) if state_dir is not None else None
         self._log_head = log_head
         self.intake = intake
+        self._looked: dict[int, tuple[Path, str | None]] = {}  # per style: its path, its stat as known
 
     @property
     def mark_path(self) -> Path:
@@ -246,6 +241,7 @@ class ProjectionFileWriter:
         updated = record.with_(digest=digest, position=position, owner=style_id, stat=stat_key(path))
         if updated != record or not self.state.record_path(path).exists():
             atomic_write(self.state.record_path(path), updated.text())
+        self._looked[style_id] = (path, updated.stat)
 
     def _take_in(
         self,
@@ -280,22 +276,25 @@ class ProjectionFileWriter:
     def scan(self, styles: Iterable[int]) -> ScanResult:
         """Take in every edit someone else made to these styles' files since they were written.
 
-        A file whose stat is what the record says costs one ``stat``; only a changed one is read.
+        A file whose stat is as last seen costs one ``stat`` (its path is remembered from the last
+        write or look); only a changed one is read.
         """
         result = ScanResult()
         if self.state is None or self.intake is None:
             return result
         for style_id in styles:
             try:
-                path = self.path_for(style_id)
+                path, known = self._looked.get(style_id) or (self.path_for(style_id), None)
             except (LayoutError, OSError):
                 continue  # told when its file is written
             key = stat_key(path)
-            if key is None or self.state.read(path).stat == key:
+            if key is None or key == known or self.state.read(path).stat == key:
+                self._looked[style_id] = (path, key)
                 continue
             try:
                 with self._locked(path):
                     backup = self._scan_locked(style_id, path)
+                self._looked[style_id] = (path, stat_key(path))
             except OSError as error:
                 log.warning("style %s: %s could not be checked for edits: %s", style_id, path, error)
                 continue
