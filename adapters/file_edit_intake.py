@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from loraledger.application.file_edits import FileEditCommands
 from loraledger.domain import blobs
+from loraledger.domain.errors import LedgerError
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,19 @@ class FileEditIntake:
             kept.append(keep_backup())
             return str(kept[-1])
 
-        report = self.commands.take_in(style_id, str(path), _versions(base), entries, keep)
+        try:
+            report = self.commands.take_in(style_id, str(path), _versions(base), entries, keep)
+        except (LedgerError, ValueError) as refused:  # an entry no rule can take (a hostile key, …)
+            backup = kept[-1] if kept else keep_backup()
+            log.warning(
+                "%s was changed by someone else in a way that cannot be taken in (%s); nothing of it"
+                " was recorded; kept a copy at %s",
+                path,
+                refused,
+                backup,
+                extra={"backup": str(backup)},
+            )
+            return backup
         for decision in report.decisions:
             log.debug(
                 "%s: %s %s (%s)",

@@ -189,3 +189,26 @@ def test_the_same_edit_seen_twice_is_taken_in_once(service: Service, tree: Path)
     service.rebuild()
     assert len(file_edit_events(service, "V3")) == 1
     assert entries(tree)["V3"]["isGood"] is True
+
+
+def test_an_edit_no_rule_can_take_records_nothing_and_is_kept_as_a_backup(
+    service: Service, tree: Path
+) -> None:
+    before = service.ledger.store.recorder.max_notification_id()
+    edit(tree, lambda versions: versions.insert(0, {"name": "V9", "status": "completed", "__proto__": {}}))
+    edited = the_file(tree).read_bytes()
+    service.rebuild()
+
+    assert "V9" not in entries(tree)  # the ledger's text is back
+    assert service.ledger.store.recorder.max_notification_id() == before
+    (backup,) = service.take_backups()
+    assert backup.read_bytes() == edited
+
+
+def test_a_file_that_is_not_json_is_kept_as_a_backup_and_written_back(service: Service, tree: Path) -> None:
+    written = the_file(tree).read_bytes()
+    the_file(tree).write_text('{"versions": [', "utf-8")
+    service.rebuild()
+    assert the_file(tree).read_bytes() == written
+    (backup,) = service.take_backups()
+    assert backup.read_text("utf-8") == '{"versions": ['
