@@ -185,6 +185,10 @@ def test_the_old_ui_and_the_service_write_the_same_tree_and_nothing_is_lost(
     }
     assert {str(p) for p in set(state.rglob("*.bak")) - imported_copies} == named_copies
 
+    # The deleted version comes back by PATCH, as the contract says.
+    assert server.client.patch("/styles/5/versions/V1", json={"hidden": False}).status_code == 200
+    wait_for(lambda: "V1" in shown(styles, 5), FILE_FRESHNESS, "style 5 V1 shown again")
+
     # Nothing new in the tree but the JSON files it already had.
     after = sorted(p.relative_to(styles) for p in styles.rglob("*"))
     assert after == before
