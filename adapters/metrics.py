@@ -13,10 +13,12 @@ workers start, so each writes its counters to files there and a scrape of any wo
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import (
@@ -117,6 +119,22 @@ def count_s3_retries(client: Any) -> None:
             record_retries("s3", attempts)
 
     client.meta.events.register("after-call.s3", after_call)
+
+
+def prepare_workers(workers: int) -> str | None:
+    """Before `serve` starts several workers: the folder their counters go to, emptied of an
+    earlier run's (`PROMETHEUS_MULTIPROC_DIR` if set, else a new temporary folder). The workers
+    inherit the variable and import prometheus-client after it is set, as its multiprocess mode
+    needs. One worker keeps its counters in memory (unless the variable was set by the caller)."""
+    folder = multiprocess_dir()
+    if folder is None and workers > 1:
+        folder = tempfile.mkdtemp(prefix="loraledger-metrics-")
+        os.environ[MULTIPROC_DIR] = folder
+    if folder is not None:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for stale in Path(folder).glob("*.db"):
+            stale.unlink(missing_ok=True)
+    return folder
 
 
 def multiprocess_dir() -> str | None:
