@@ -9,6 +9,9 @@ from loraledger.application.store import LedgerStore
 
 
 class MeteredLedgerStore(LedgerStore):
+    # eventsourcing names a subclass's tables after the subclass unless told: the same store's.
+    name = LedgerStore.name
+
     def save_all(self, *aggregates: Aggregate | None) -> int:
         # The names are taken first: a successful save empties the aggregates' pending events.
         names = [type(event).__name__ for a in aggregates if a is not None for event in a.pending_events]

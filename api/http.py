@@ -348,7 +348,9 @@ def reconcile(
     return reconcile_report_json(service.reconcile(age))
 
 
-@health_router.get("/healthz", operation_id="healthz", response_model=HealthAnswer)
+@health_router.get(
+    "/healthz", operation_id="healthz", response_model=HealthAnswer, response_model_exclude_unset=True
+)
 def healthz() -> dict[str, str]:
     """Liveness: the process answers. Whether it can serve is /readyz's question."""
     return {"status": "ok"}
