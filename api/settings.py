@@ -244,7 +244,9 @@ def unknown_settings(environ: Mapping[str, str] | None = None) -> list[str]:
         upper = name.upper()
         if not upper.startswith(ENV_PREFIX) or upper in known or upper.startswith(TEST_VARIABLES_PREFIX):
             continue
-        close = difflib.get_close_matches(upper, known, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]}?" if close else ""
+        # Compared without the prefix, which every name shares and would make any two look alike.
+        suffixes = [variable.removeprefix(ENV_PREFIX) for variable in known]
+        close = difflib.get_close_matches(upper.removeprefix(ENV_PREFIX), suffixes, n=1, cutoff=0.6)
+        hint = f"; did you mean {ENV_PREFIX}{close[0]}?" if close else ""
         warnings.append(f"{name} is not a loraledger setting and is ignored{hint}")
     return warnings
