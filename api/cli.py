@@ -341,4 +341,4 @@ def reconcile(
 
 def main() -> None:
     install_log_redaction()  # a command's warnings go to stderr too
-    app()
+    app(prog_name="loraledger")  # also under `python -m loraledger`: completion is for `loraledger`
