@@ -13,6 +13,7 @@ workers start, so each writes its counters to files there and a scrape of any wo
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from collections import Counter as Tally
@@ -123,18 +124,24 @@ def count_s3_retries(client: Any) -> None:
 
 def prepare_workers(workers: int) -> str | None:
     """Before `serve` starts several workers: the folder their counters go to, emptied of an
-    earlier run's (`PROMETHEUS_MULTIPROC_DIR` if set, else a new temporary folder). The workers
-    inherit the variable and import prometheus-client after it is set, as its multiprocess mode
-    needs. One worker keeps its counters in memory (unless the variable was set by the caller)."""
-    folder = multiprocess_dir()
+    earlier run's (`PROMETHEUS_MULTIPROC_DIR` if set, else a new temporary folder, returned so
+    `serve` removes it when it ends). The workers inherit the variable and import prometheus-client
+    after it is set, as its multiprocess mode needs. One worker keeps its counters in memory
+    (unless the caller set the variable)."""
+    folder, created = multiprocess_dir(), None
     if folder is None and workers > 1:
-        folder = tempfile.mkdtemp(prefix="loraledger-metrics-")
+        folder = created = tempfile.mkdtemp(prefix="loraledger-metrics-")
         os.environ[MULTIPROC_DIR] = folder
     if folder is not None:
         Path(folder).mkdir(parents=True, exist_ok=True)
         for stale in Path(folder).glob("*.db"):
             stale.unlink(missing_ok=True)
-    return folder
+    return created
+
+
+def remove_workers_dir(created: str | None) -> None:
+    if created is not None:
+        shutil.rmtree(created, ignore_errors=True)
 
 
 def multiprocess_dir() -> str | None:

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from loraledger.adapters.metrics import prepare_workers
+from loraledger.adapters.metrics import prepare_workers, remove_workers_dir
 from loraledger.adapters.redaction import install_log_redaction, redact
 from loraledger.api.bootstrap import check_serve_settings, dry_run_overrides
 from loraledger.api.cli_support import (
@@ -78,16 +78,19 @@ def serve(
     with explained():
         settings = settings_for_command(**({"log_format": "json"} if as_json else {}))
         check_serve_settings(settings, workers)  # a bad layout, URL or worker count stops here
-    prepare_workers(workers)  # several workers: their metrics go to files a scrape sums
-    uvicorn.run(
-        "loraledger.api.http:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=logging_config(settings.log_format, settings.log_level, uvicorn=True),
-        log_level=settings.log_level.lower(),
-    )
+    metrics_dir = prepare_workers(workers)  # several workers: their metrics go to files a scrape sums
+    try:
+        uvicorn.run(
+            "loraledger.api.http:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=logging_config(settings.log_format, settings.log_level, uvicorn=True),
+            log_level=settings.log_level.lower(),
+        )
+    finally:
+        remove_workers_dir(metrics_dir)
 
 
 @app.command()
