@@ -22,7 +22,7 @@ from loraledger.adapters.runpod_payloads import JobPayload, report_from_payload
 from loraledger.adapters.s3_sync import sync_bucket
 from loraledger.adapters.store import store_answers, write_refusal
 from loraledger.adapters.training_start import start_training
-from loraledger.api.outcomes import log_decision, log_outcome, log_sync_outcomes
+from loraledger.api.outcomes import log_decision, log_import_outcomes, log_outcome, log_sync_outcomes
 from loraledger.api.render import history_json
 from loraledger.api.settings import Settings
 from loraledger.api.state import OperatingState, seconds_since
@@ -245,6 +245,8 @@ class Service:
                 outcomes.append(ImportOutcome(found.path, None, (str(refused),)))
                 continue
             outcomes.append(ImportOutcome(found.path, report, (), tuple(read.plan.problems)))
+            if not dry_run:
+                log_import_outcomes(report)
         if not dry_run:
             touched = {o.report.style_id for o in outcomes if o.report and o.report.events}
             self.projection.after_command(touched, before)

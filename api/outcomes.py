@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from loraledger.application.imports import ImportReport
 from loraledger.application.sync import SyncReport
 from loraledger.domain.decisions import Decision, SyncOutcome
 from loraledger.domain.naming import NameRejected, parse_lora_key
@@ -27,6 +28,7 @@ def log_outcome(
     version: str | None,
     job_id: str | None = None,
     rule: str | None = None,
+    level: int = logging.INFO,
     **more: Any,
 ) -> None:
     fields = {
@@ -39,7 +41,7 @@ def log_outcome(
         **more,
     }
     said = " ".join(f"{name}={value}" for name, value in fields.items() if value is not None)
-    log.info("%s", said, extra=fields)
+    log.log(level, "%s", said, extra=fields)
 
 
 def log_decision(
@@ -69,3 +71,21 @@ def log_sync_outcomes(report: SyncReport) -> None:
             log_decision("sync", decision, style_id=None, version=None, key=key)
             continue
         log_decision("sync", decision, style_id=model.style_id, version=model.version_name, key=key)
+
+
+def log_import_outcomes(report: ImportReport) -> None:
+    """A DEBUG line for each version an import recorded or merged (the kept entry's name and id):
+    an import is a one-shot migration of thousands of entries whose outcome per file the command
+    prints; LORALEDGER_LOG_LEVEL=DEBUG logs each version too."""
+    for decision in report.decisions:
+        kept = next((candidate for candidate in decision.candidates if candidate.taken), None)
+        log_outcome(
+            "import",
+            str(decision.outcome),
+            style_id=report.style_id,
+            version=kept.name if kept else None,
+            job_id=kept.id if kept else None,
+            rule=decision.rule,
+            level=logging.DEBUG,
+            source=report.source,
+        )
