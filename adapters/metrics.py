@@ -40,6 +40,8 @@ WEBHOOKS = Counter(
     "RunPod webhooks received, by what they were answered (rejected: refused before reading)",
     ["result"],
 )
+for _result in WEBHOOK_RESULTS:  # each shown from the start, at 0: an alert can compare them at once
+    WEBHOOKS.labels(_result)
 S3_EVENTS = Counter(
     "loraledger_s3_events_total", "S3 event notifications taken from the queue, by outcome", ["outcome"]
 )
@@ -134,8 +136,10 @@ def prepare_workers(workers: int) -> str | None:
         os.environ[MULTIPROC_DIR] = folder
     if folder is not None:
         Path(folder).mkdir(parents=True, exist_ok=True)
+        # An earlier run's files go; this process's own (it may serve, with one worker) stay.
         for stale in Path(folder).glob("*.db"):
-            stale.unlink(missing_ok=True)
+            if not stale.stem.endswith(f"_{os.getpid()}"):
+                stale.unlink(missing_ok=True)
     return created
 
 

@@ -29,8 +29,21 @@ def value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: st
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
+CONTRACT_METRICS = {
+    "loraledger_webhooks",  # the parser names a counter's family without `_total`
+    "loraledger_versions",
+    "loraledger_projection_lag_seconds",
+    "loraledger_pending_oldest_age_seconds",
+    "loraledger_s3_events",
+}
+
+
 def test_metrics_move_after_a_webhook_a_sync_and_a_refused_request(server: LedgerServer) -> None:
+    text = server.client.get("/metrics").text
+    assert {family.name for family in text_string_to_metric_families(text)} >= CONTRACT_METRICS
     before = scrape(server)
+    for result in ("applied", "repeat", "ignored", "unmatched", "rejected"):
+        assert ("loraledger_webhooks_total", frozenset({("result", result)})) in before
     assert value(before, "loraledger_projection_lag_seconds") == 0.0
 
     job_id = server.started_job(1, "V9")

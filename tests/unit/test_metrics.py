@@ -3,11 +3,14 @@ end in tests/e2e/test_operating.py)."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from prometheus_client import REGISTRY
 
 from loraledger.adapters.metered_store import MeteredLedgerStore
-from loraledger.adapters.metrics import record_events, timed_run
+from loraledger.adapters.metrics import prepare_workers, record_events, remove_workers_dir, timed_run
 from loraledger.application.store import LedgerStore
 
 
@@ -37,3 +40,28 @@ def test_a_run_that_raises_counts_as_an_error_with_its_duration() -> None:
 
     assert sample("loraledger_runs_total", kind="sync", outcome="error") == errors + 1
     assert sample("loraledger_run_duration_seconds_count", kind="sync") == timed + 1
+
+
+def test_serve_clears_an_earlier_runs_counter_files_but_not_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    earlier, own = tmp_path / "counter_999999.db", tmp_path / f"counter_{os.getpid()}.db"
+    earlier.write_bytes(b"x")
+    own.write_bytes(b"x")
+
+    assert prepare_workers(4) is None  # the caller's folder: kept when serve ends
+
+    assert not earlier.exists() and own.exists()
+
+
+def test_several_workers_get_a_folder_of_their_own_removed_at_the_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+
+    created = prepare_workers(2)
+
+    assert created is not None and os.environ["PROMETHEUS_MULTIPROC_DIR"] == created
+    remove_workers_dir(created)
+    assert not Path(created).exists()
