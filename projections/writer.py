@@ -30,7 +30,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 
 from loraledger.domain.training_version import TrainingVersion
-from loraledger.projections.runner import ProjectionRunner, log_identity, read_batches
+from loraledger.projections.runner import ProjectionRunner, StatusSummary, log_identity, read_batches
 from loraledger.projections.training_versions import StyleDocuments, render_document
 
 WRITER_INTERVAL_SECONDS = 1.0
@@ -124,6 +124,7 @@ class ProjectionWriter:
         self._wake: threading.Event | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._current_through = 0  # every file holds the log's state through this position
 
     # ------------------------------------------------------------------ writing
 
@@ -202,6 +203,8 @@ class ProjectionWriter:
             self._runner.mark_due(result.failed)  # still due: written on a later turn
         self._report_backups(result.backups)
         self._mark(at if result.complete else None)
+        if result.complete:
+            self._current_through = max(self._current_through, position)
         return result
 
     def _failed(self, style_id: int, error: Exception, now: float, result: CatchUp) -> None:
@@ -295,6 +298,24 @@ class ProjectionWriter:
 
     def pending_versions(self) -> list[tuple[int, str]]:
         return self._runner.pending_versions()
+
+    def status_summary(self) -> StatusSummary:
+        return self._runner.status_summary()
+
+    def oldest_unwritten(self) -> datetime | None:
+        """When the oldest event the files do not hold yet was recorded; None when they hold all.
+
+        What this process's writer has written: in server mode its thread writes every event,
+        whichever process recorded it, within about a second."""
+        after = self._current_through
+        if (self.log.recorder.max_notification_id() or 0) <= after:
+            return None
+        first = self.log.recorder.select_notifications(after + 1, 1)
+        if not first:
+            return None
+        event = self.log.mapper.to_domain_event(first[0])
+        moment = getattr(event, "timestamp", None)
+        return moment if isinstance(moment, datetime) else None
 
 
 def replay(log: Application[UUID], until: datetime | None, sink: DocumentSink) -> list[int]:
