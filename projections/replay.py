@@ -8,8 +8,8 @@ from uuid import UUID
 from eventsourcing.application import Application
 
 from loraledger.projections.runner import read_batches
+from loraledger.projections.sinks import DocumentSink
 from loraledger.projections.training_versions import StyleDocuments
-from loraledger.projections.writer import DocumentSink
 
 
 def replay(log: Application[UUID], until: datetime | None, sink: DocumentSink) -> list[int]:

@@ -26,14 +26,15 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Protocol
 from uuid import UUID
 
 from eventsourcing.application import Application
 
 from loraledger.domain.training_version import TrainingVersion
-from loraledger.projections.runner import ProjectionRunner, log_identity
+from loraledger.projections.runner import ProjectionRunner, StatusSummary, log_identity
+from loraledger.projections.sinks import DocumentSink, EditScanner, MarkStore
 from loraledger.projections.training_versions import render_document
 
 WRITER_INTERVAL_SECONDS = 1.0
@@ -42,39 +43,6 @@ RETRY_FIRST_SECONDS = 1.0
 RETRY_MAX_SECONDS = 8.0
 EDIT_ROUNDS = 3
 log = logging.getLogger(__name__)
-
-
-class DocumentSink(Protocol):
-    """Where rendered documents go (the atomic file writer, or a folder for `replay`)."""
-
-    def write(self, style_id: int, text: str, position: str | None) -> Path | None:
-        """Write one style's document as of `position` (`"<log id>:<notification id>"`; None
-        for a document that is not the log's state at any position, as `replay` writes).
-
-        Returns the path of a backup, if the file had been edited by someone else and was kept.
-        """
-        ...
-
-
-class EditScanner(Protocol):
-    """Takes in edits someone else made to these styles' files (adapters/files.py FileSink)."""
-
-    def scan(self, styles: Iterable[int]) -> tuple[list[int], list[Path]]:
-        """(styles whose file was edited and taken in, backups kept of refused edits)."""
-        ...
-
-
-class MarkStore(Protocol):
-    """Where the files' mark is kept (ProjectionFileWriter is one)."""
-
-    @property
-    def mark_path(self) -> Path: ...
-
-    def read_mark(self) -> str | None: ...
-
-    def write_mark(self, position: str) -> None: ...
-
-    def clear_mark(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -138,6 +106,7 @@ class ProjectionWriter:
         self._wake: threading.Event | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._current_through = 0  # every file holds the log's state through this position
 
     # ------------------------------------------------------------------ writing
 
@@ -242,6 +211,8 @@ class ProjectionWriter:
             self._runner.mark_due(result.failed)  # still due: written on a later turn
         self._report_backups(result.backups)
         self._mark(at if result.complete else None)
+        if result.complete:
+            self._current_through = max(self._current_through, position)
         return result
 
     def _failed(self, style_id: int, error: Exception, now: float, result: CatchUp) -> None:
@@ -334,3 +305,21 @@ class ProjectionWriter:
 
     def pending_versions(self) -> list[tuple[int, str]]:
         return self._runner.pending_versions()
+
+    def status_summary(self) -> StatusSummary:
+        return self._runner.status_summary()
+
+    def oldest_unwritten(self) -> datetime | None:
+        """When the oldest event the files do not hold yet was recorded; None when they hold all.
+
+        What this process's writer has written: in server mode its thread writes every event,
+        whichever process recorded it, within about a second."""
+        after = self._current_through
+        if (self.log.recorder.max_notification_id() or 0) <= after:
+            return None
+        first = self.log.recorder.select_notifications(after + 1, 1)
+        if not first:
+            return None
+        event = self.log.mapper.to_domain_event(first[0])
+        moment = getattr(event, "timestamp", None)
+        return moment if isinstance(moment, datetime) else None
