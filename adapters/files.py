@@ -1,41 +1,42 @@
 """The projection's file side: how each style's ``training_versions.json`` is written (where it
 lives is adapters/file_layout.py, re-exported here).
 
-* :class:`ProjectionFileWriter` writes atomically (temp file in the same folder, fsync,
-  ``os.replace``, fsync of the folder), serialises writers of the same file across processes with
-  ``flock``, and protects edits made by anyone else: next to each file a hidden sidecar
-  ``.<filename>.loraledger`` records the sha256 of the bytes this service last wrote, and a file
-  whose bytes match neither that hash nor the new text is copied to
-  ``<filename>.external-<UTC stamp>.bak`` before it is replaced.
+* :class:`ProjectionFileWriter` writes atomically (temp file in the same folder, fsync, an atomic
+  exchange with the old file, fsync of the folder), serialises writers of the same file across
+  processes with ``flock``, and notices edits made by anyone else: a file whose bytes are
+  neither those this service last wrote nor an edit already taken in is handed to the edit
+  intake (adapters/file_edit_intake.py: taken in as events, CONTRACT §12) before anything is
+  written over it; without an intake (``replay``'s own folder) it is kept as a backup.
 * :class:`FileSink` is that writer as the projection's sink (projections/writer.py).
 
-Files in a style folder, for ``training_versions.json``::
+Nothing is written next to the JSON files but the files (and, during a write, its temp file):
+the service's own records live in the state folder (adapters/file_state.py).
 
-    training_versions.json                 the projection
-    .training_versions.json.loraledger     "sha256:<hex> position:<log>:<n> style:<id>": the bytes
-                                           last written, the log position they reflect (none for
-                                           replay), the style they belong to
-    .training_versions.json.lock           flock target (never deleted)
-    training_versions.json.external-20251014T111028123456Z.bak   copy of an external edit
-
-Writers that do not take the lock (a person's editor, the legacy UI) are not excluded: an edit that
-lands between our read and our ``os.replace`` can still be lost. Everything else is caught.
+A write that lands while another program writes the same file (the UI does not take our lock)
+loses neither: the old file is swapped out atomically (``renameat2(RENAME_EXCHANGE)``) and, if it
+is not what was read, taken in as an edit; the next write shows both. Where the exchange is not
+available (not Linux), ``os.replace`` is used and that moment is not covered.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import itertools
+import logging
 import os
-import secrets
-import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from loraledger.adapters.atomic_files import (
+    CreatedMeanwhile,
+    atomic_write,
+    exclusive_lock,
+    once_whole,
+    read_or_none,
+    swap_in,
+    write_backup,
+)
+from loraledger.adapters.file_edit_intake import EditIntake
 from loraledger.adapters.file_layout import (
     DEFAULT_LAYOUT,
     LayoutError,
@@ -44,19 +45,29 @@ from loraledger.adapters.file_layout import (
     resolve_segments,
     resolve_style_path,
 )
+from loraledger.adapters.file_state import (
+    LEGACY_MARK_NAME,
+    FileRecord,
+    FileState,
+    is_ahead,
+    parse_position,
+    remove_legacy_litter,
+    sha256,
+    stat_key,
+)
 
 __all__ = [
     "DEFAULT_LAYOUT",
+    "EditIntake",
     "FileSink",
     "LayoutError",
     "ProjectionFileWriter",
+    "ScanResult",
     "WriteResult",
     "resolve_style_path",
 ]
 
-_SIDECAR_PREFIX = "sha256:"
-_POSITION_PREFIX = "position:"
-_STYLE_PREFIX = "style:"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,117 +75,33 @@ class WriteResult:
     """Outcome of :meth:`ProjectionFileWriter.write`.
 
     ``changed`` is False when the file already held exactly the new bytes (it was not rewritten),
-    or when it already held a later state of the same log (``superseded``: another process wrote it).
-    ``backup`` is the copy made of an externally edited file, or None.
+    when it already held a later state of the same log (``superseded``: another process wrote it),
+    or when someone else's edit was found and taken in first (``edited``: the text is written on
+    the next turn, with the edit's events). ``backup`` is the copy kept of an edited file, or None.
     """
 
     path: Path
     changed: bool
     backup: Path | None = None
     superseded: bool = False
+    edited: bool = False
 
 
-# --------------------------------------------------------------------------- low-level file ops
+@dataclass(slots=True)
+class ScanResult:
+    """Styles whose file someone else had edited (taken in), and backups kept of refused edits."""
 
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _create_temp(path: Path) -> tuple[int, Path]:
-    """Create a new, uniquely named hidden temp file next to ``path`` (mode 0o666 & ~umask)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-    while True:
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-        try:
-            return os.open(tmp, flags, 0o666), tmp
-        except FileExistsError:  # pragma: no cover - 64 random bits
-            continue
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so readers see the old or the new bytes, never a mix."""
-    try:
-        mode: int | None = stat.S_IMODE(os.stat(path).st_mode)
-    except FileNotFoundError:
-        mode = None
-    fd, tmp = _create_temp(path)
-    try:
-        with open(fd, "wb", closefd=True) as f:
-            f.write(data)
-            f.flush()
-            if mode is not None:
-                os.fchmod(f.fileno(), mode)
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _read_or_none(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _backup_stamp() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-
-
-def _write_backup(path: Path, data: bytes) -> Path:
-    """Write ``data`` to a new ``<name>.external-<stamp>.bak`` next to ``path``; never overwrite."""
-    stamp = _backup_stamp()
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-    for n in itertools.count():
-        suffix = "" if n == 0 else f"-{n}"
-        backup = path.with_name(f"{path.name}.external-{stamp}{suffix}.bak")
-        try:
-            fd = os.open(backup, flags, 0o666)
-        except FileExistsError:
-            continue
-        with open(fd, "wb", closefd=True) as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        _fsync_dir(path.parent)
-        return backup
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-@contextmanager
-def _exclusive_lock(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``lock_path`` (shared by processes and threads alike)."""
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock; the lock file stays (deleting it would race)
-
-
-# --------------------------------------------------------------------------- writer
+    edited: list[int] = field(default_factory=list)
+    backups: list[Path] = field(default_factory=list)
 
 
 class ProjectionFileWriter:
-    """Writes one projection file per style under ``output_dir`` following ``layout``.
+    """Writes one projection file per style under ``output_dir`` following ``layout``; records in
+    ``state_dir`` (None: ``replay``'s own folder, no records, locks or edit protection).
 
-    ``log_head`` returns where the event log ends now (``"<log id>:<notification id>"``). With
-    it, the log is the truth about the files' marks: a mark the log does not have (ahead of its
-    head after a backup of the store was restored, or from another log) does not make a file
-    look newer, and the file is rewritten (its content kept as a backup, as for a file someone
-    else wrote). Without it (a folder for ``replay``, tests) marks are taken as they are.
+    ``log_head`` gives where the log ends (``"<log id>:<n>"``): a mark the log does not have (a
+    restored backup of the store, another log) does not make a file look newer. ``intake`` takes
+    in edits made by someone else; without it such a file is kept as a backup.
     """
 
     def __init__(
@@ -182,30 +109,44 @@ class ProjectionFileWriter:
         output_dir: Path,
         layout: str = DEFAULT_LAYOUT,
         *,
+        state_dir: Path | None = None,
         log_head: Callable[[], str] | None = None,
+        intake: EditIntake | None = None,
     ) -> None:
         self._segments = parse_layout(layout)  # fail at construction, not at first write
         self.output_dir = Path(output_dir)
         self.layout = layout
+        self.state = FileState(state_dir, self.output_dir) if state_dir is not None else None
         self._log_head = log_head
+        self.intake = intake
+        self._looked: dict[int, tuple[Path, str | None]] = {}  # per style: its path, its stat as known
 
     @property
     def mark_path(self) -> Path:
-        return self.output_dir / ".loraledger-projected"
+        if self.state is None:
+            return self.output_dir / LEGACY_MARK_NAME  # never written: replay keeps no mark
+        return self.state.mark_path
 
     def read_mark(self) -> str | None:
         """The log position through which every style's file was last brought up to date."""
-        raw = _read_or_none(self.mark_path)
+        if self.state is None:
+            return None
+        raw = read_or_none(self.mark_path)
         return raw.decode("ascii", "replace").strip() if raw is not None else None
 
     def write_mark(self, position: str) -> None:
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.mark_path, position.encode("ascii") + b"\n")
+        if self.state is None:
+            return
+        self.mark_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.mark_path, position.encode("ascii") + b"\n")
+        with suppress(FileNotFoundError):  # where earlier releases kept it
+            os.unlink(self.output_dir / LEGACY_MARK_NAME)
 
     def clear_mark(self) -> None:
         """Say no more that every file is current (a style's file could not be written)."""
-        with suppress(FileNotFoundError):
-            os.unlink(self.mark_path)
+        if self.state is not None:
+            with suppress(FileNotFoundError):
+                os.unlink(self.mark_path)
 
     def path_for(self, style_id: int) -> Path:
         """Resolved path of ``style_id``'s file (see :func:`resolve_style_path`)."""
@@ -213,127 +154,184 @@ class ProjectionFileWriter:
 
     def read(self, style_id: int) -> bytes | None:
         """Current bytes of ``style_id``'s file, or None when it does not exist."""
-        return _read_or_none(self.path_for(style_id))
+        return read_or_none(self.path_for(style_id))
 
-    @staticmethod
-    def sidecar_path(path: Path) -> Path:
-        return path.with_name(f".{path.name}.loraledger")
+    @contextmanager
+    def _locked(self, path: Path) -> Iterator[None]:
+        if self.state is None:
+            yield
+            return
+        with exclusive_lock(self.state.lock_path(path)):
+            yield
 
-    @staticmethod
-    def lock_path(path: Path) -> Path:
-        return path.with_name(f".{path.name}.lock")
+    # ------------------------------------------------------------------ writing
 
     def write(self, style_id: int, text: str, position: str | None = None) -> WriteResult:
-        """Atomically make ``style_id``'s file hold ``text`` (UTF-8), backing up external edits.
+        """Atomically make ``style_id``'s file hold ``text`` (UTF-8), taking in edits first.
 
         ``position`` (``"<log id>:<notification id>"``) is how far into which event log ``text``
-        reflects; None when it reflects no current point of the log (``replay``). Several
-        processes project the same log; a writer that is behind another one on the same log
-        leaves the newer file alone instead of putting an older state back. A file written from
-        another log (a new database) is never taken for newer.
+        reflects; None when it reflects no current point of the log (``replay``). A writer that
+        is behind another one on the same log leaves the newer file alone.
 
         Raises :class:`LayoutError` when the path leaves the output directory or is another
-        style's file (by its name, or by its mark for a file reached through a link).
+        style's file (by its name, or by its record for a file reached through a link).
         """
         data = text.encode("utf-8")
         path = self.path_for(style_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.parent.resolve() != path.parent:  # a symlink appeared while creating folders
             raise LayoutError(f"{path.parent} changed while it was being created; not writing")
-        with _exclusive_lock(self.lock_path(path)):
+        with self._locked(path):
             return self._write_locked(style_id, path, data, position)
 
     def _write_locked(self, style_id: int, path: Path, data: bytes, position: str | None) -> WriteResult:
-        sidecar = self.sidecar_path(path)
-        raw_mark = _read_or_none(sidecar)
-        recorded, recorded_position, owner = _parse_sidecar(raw_mark)
-        if owner is not None and owner != style_id and self._owner_by_name(path) != style_id:
+        state = self.state
+        record = state.read(path) if state is not None else FileRecord()
+        if record.owner is not None and record.owner != style_id and self._owner_by_name(path) != style_id:
             raise LayoutError(
-                f"{path} was written for style {owner} (its mark {sidecar.name} says so) and style"
-                f" {style_id} also leads there; style {style_id} is not written. Remove the link,"
-                f" or the mark if the file now belongs to style {style_id}"
+                f"{path} was written for style {record.owner} (its record in the state folder says"
+                f" so) and style {style_id} also leads there; style {style_id} is not written."
+                f" Remove the link, or the record if the file now belongs to style {style_id}"
             )
-        if recorded_position is not None and position is not None:
-            if not self._in_log(recorded_position, position):
-                # The log is the truth: a mark it does not have says nothing about the bytes.
-                recorded = recorded_position = None
-            elif _is_ahead(recorded_position, position):
+        if record.position is not None and position is not None:
+            if not self._in_log(record.position, position):
+                record = FileRecord()  # the log is the truth: a mark it does not have says nothing
+            elif is_ahead(record.position, position):
                 return WriteResult(path=path, changed=False, backup=None, superseded=True)
-        current = _read_or_none(path)
-        mark = _sidecar_text(_sha256(data), position, style_id)
+        current = read_or_none(path)
         if current == data:
-            if raw_mark != mark:
-                _atomic_write(sidecar, mark)
+            if state is not None:
+                self._remember(path, record, data, position, style_id)
             return WriteResult(path=path, changed=False, backup=None)
         backup: Path | None = None
-        # A file equal to the new text but for a trailing newline (how legacy files were saved)
-        # loses nothing when replaced; any other difference is someone else's edit.
-        if current is not None and _sha256(current) != recorded and current.rstrip(b"\n") != data:
-            backup = _write_backup(path, current)
-        _atomic_write(path, data)
-        _atomic_write(sidecar, mark)
+        if current is not None and not record.knows(sha256(current)):
+            # Equal but for a trailing newline (how legacy files were saved): nothing to lose.
+            if record.digest is None or self.intake is None or state is None:
+                if current.rstrip(b"\n") != data and state is not None:
+                    backup = write_backup(state.backup_folder(path), path, current)
+            else:
+                backup = self._take_in(style_id, path, record, current)
+                return WriteResult(path=path, changed=False, backup=backup, edited=True)
+        try:
+            replaced = swap_in(path, data, expect_existing=current is not None)
+        except CreatedMeanwhile:
+            if state is None or self.intake is None:
+                raise
+            created = read_or_none(path) or b""
+            return WriteResult(path, False, self._take_in(style_id, path, record, created), edited=True)
+        if state is not None:
+            self._remember(path, record, data, position, style_id)
+            remove_legacy_litter(path)
+        if replaced is not None and replaced != current and state is not None and self.intake is not None:
+            # Written by someone else between our read and our swap: taken in, shown next turn.
+            meanwhile = state.read(path)
+            kept = self._take_in(style_id, path, meanwhile, replaced, base=current)
+            return WriteResult(path=path, changed=True, backup=kept or backup, edited=True)
         return WriteResult(path=path, changed=True, backup=backup)
+
+    def _remember(
+        self, path: Path, record: FileRecord, data: bytes, position: str | None, style_id: int
+    ) -> None:
+        assert self.state is not None
+        digest = sha256(data)
+        written = self.state.written_path(path)
+        if record.digest != digest or read_or_none(written) != data:
+            written.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(written, data)
+        updated = record.with_(digest=digest, position=position, owner=style_id, stat=stat_key(path))
+        if updated != record or not self.state.record_path(path).exists():
+            atomic_write(self.state.record_path(path), updated.text())
+        self._looked[style_id] = (path, updated.stat)
+
+    def _take_in(
+        self,
+        style_id: int,
+        path: Path,
+        record: FileRecord,
+        edited: bytes,
+        base: bytes | None = None,
+    ) -> Path | None:
+        """Hand an edit to the intake (events recorded), then note it as taken in."""
+        assert self.state is not None and self.intake is not None
+        state = self.state
+        if base is None:
+            base = state.written(path, record)
+            edited = once_whole(path, edited)
+
+        def keep_backup() -> Path:
+            return write_backup(state.backup_folder(path), path, edited)
+
+        backup = self.intake(style_id, path, base, edited, keep_backup)
+        now = state.read(path)
+        noted = now.with_(
+            seen=sha256(edited), stat=stat_key(path) if read_or_none(path) == edited else now.stat
+        )
+        record_path = state.record_path(path)
+        record_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(record_path, noted.text())
+        return backup
+
+    # ------------------------------------------------------------------ noticing edits
+
+    def scan(self, styles: Iterable[int]) -> ScanResult:
+        """Take in every edit someone else made to these styles' files since they were written.
+
+        A file whose stat is as last seen costs one ``stat`` (its path is remembered from the last
+        write or look); only a changed one is read.
+        """
+        result = ScanResult()
+        if self.state is None or self.intake is None:
+            return result
+        for style_id in styles:
+            try:
+                path, known = self._looked.get(style_id) or (self.path_for(style_id), None)
+            except (LayoutError, OSError):
+                continue  # told when its file is written
+            key = stat_key(path)
+            if key is None or key == known or self.state.read(path).stat == key:
+                self._looked[style_id] = (path, key)
+                continue
+            try:
+                with self._locked(path):
+                    backup = self._scan_locked(style_id, path)
+                self._looked[style_id] = (path, stat_key(path))
+            except OSError as error:
+                log.warning("style %s: %s could not be checked for edits: %s", style_id, path, error)
+                continue
+            if backup is not False:
+                result.edited.append(style_id)
+                if isinstance(backup, Path):
+                    result.backups.append(backup)
+        return result
+
+    def _scan_locked(self, style_id: int, path: Path) -> Path | bool | None:
+        """The backup kept (or None) when an edit was taken in; False when there was none."""
+        assert self.state is not None
+        record = self.state.read(path)
+        current = read_or_none(path)
+        if current is None or record.digest is None:
+            return False  # a file never written here is not an edit of ours; its write backs it up
+        if record.knows(sha256(current)):
+            key = stat_key(path)
+            if key != record.stat:
+                atomic_write(self.state.record_path(path), record.with_(stat=key).text())
+            return False
+        return self._take_in(style_id, path, record, current)
 
     def _owner_by_name(self, path: Path) -> int | None:
         root = self.output_dir.resolve()
         return named_owner(self._segments, path.relative_to(root).parts)
 
     def _in_log(self, recorded: str, offered: str) -> bool:
-        """Whether the event log has the position a file's mark records.
-
-        Only a mark ahead of the offered position costs a look at the log's head: that is a
-        newer file from another process, or a mark the log never reached (a restored backup).
-        """
-        recorded_at, offered_at = _parse_position(recorded), _parse_position(offered)
+        """Whether the log has a file's recorded position (only a mark ahead of `offered`, from
+        another process or a restored backup of the store, costs a look at the log's head)."""
+        recorded_at, offered_at = parse_position(recorded), parse_position(offered)
         if recorded_at is None or offered_at is None or recorded_at[0] != offered_at[0]:
             return False
         if recorded_at[1] <= offered_at[1] or self._log_head is None:
             return True
-        head = _parse_position(self._log_head())
+        head = parse_position(self._log_head())
         return head is not None and head[0] == recorded_at[0] and recorded_at[1] <= head[1]
-
-
-def _parse_sidecar(raw: bytes | None) -> tuple[str | None, str | None, int | None]:
-    """The recorded sha256 hex digest, log position and style; None for what is missing or unreadable."""
-    if raw is None:
-        return None, None, None
-    fields = raw.decode("ascii", "replace").split()
-    digest = fields[0][len(_SIDECAR_PREFIX) :] if fields and fields[0].startswith(_SIDECAR_PREFIX) else ""
-    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-        return None, None, None
-    position = owner = None
-    for field in fields[1:]:
-        if field.startswith(_POSITION_PREFIX):
-            position = field[len(_POSITION_PREFIX) :]
-        elif field.startswith(_STYLE_PREFIX) and field[len(_STYLE_PREFIX) :].isdigit():
-            owner = int(field[len(_STYLE_PREFIX) :])
-    return digest, position, owner
-
-
-def _parse_position(position: str) -> tuple[str, int] | None:
-    """``"<log id>:<notification id>"`` as (log id, id); None when it is not that."""
-    log_id, _, number = position.rpartition(":")
-    if not log_id or not number.isdigit():
-        return None
-    return log_id, int(number)
-
-
-def _is_ahead(recorded: str | None, offered: str | None) -> bool:
-    """Whether the file already reflects a later point of the same log than `offered`."""
-    if recorded is None or offered is None:
-        return False
-    recorded_at, offered_at = _parse_position(recorded), _parse_position(offered)
-    if recorded_at is None or offered_at is None or recorded_at[0] != offered_at[0]:
-        return False
-    return recorded_at[1] > offered_at[1]
-
-
-def _sidecar_text(digest: str, position: str | None, style_id: int) -> bytes:
-    fields = [f"{_SIDECAR_PREFIX}{digest}"]
-    if position is not None:
-        fields.append(f"{_POSITION_PREFIX}{position}")
-    fields.append(f"{_STYLE_PREFIX}{style_id}")
-    return (" ".join(fields) + "\n").encode("ascii")
 
 
 class FileSink:
@@ -344,3 +342,8 @@ class FileSink:
 
     def write(self, style_id: int, text: str, position: str | None) -> Path | None:
         return self.files.write(style_id, text, position).backup
+
+    def scan(self, styles: Iterable[int]) -> tuple[list[int], list[Path]]:
+        """Edits someone else made to these styles' files, taken in: (styles, backups kept)."""
+        found = self.files.scan(styles)
+        return found.edited, found.backups

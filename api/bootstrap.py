@@ -6,12 +6,14 @@ api/cli.py) use them. Nothing here imports FastAPI or uvicorn, so the CLI starts
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
+from loraledger.adapters.file_edit_intake import FileEditIntake
 from loraledger.adapters.files import FileSink, ProjectionFileWriter
 from loraledger.adapters.metered_store import MeteredLedgerStore
 from loraledger.adapters.metrics import count_s3_retries
@@ -82,12 +84,17 @@ def open_service(
     ledger = Ledger.open(env, config=config, clock=clock or utc_now, store_class=MeteredLedgerStore)
     try:
         files = ProjectionFileWriter(
-            Path(settings.output_dir), settings.output_layout, log_head=partial(log_head, ledger.store)
+            Path(settings.output_dir),
+            settings.output_layout,
+            state_dir=settings.effective_state_dir or Path(tempfile.mkdtemp(prefix="loraledger-state-")),
+            log_head=partial(log_head, ledger.store),
+            intake=FileEditIntake(ledger.file_edits),
         )
     except BaseException:
         ledger.close()
         raise
-    projection = ProjectionWriter(ledger.store, FileSink(files), files, ledger.queries.style_versions)
+    sink = FileSink(files)
+    projection = ProjectionWriter(ledger.store, sink, files, ledger.queries.style_versions, edits=sink)
     return Service(settings, ledger, projection, files, Clients(settings))
 
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loraledger.adapters.file_watch import FileWatcher
 from loraledger.adapters.files import ProjectionFileWriter
 from loraledger.adapters.legacy_files import find_legacy_files, read_legacy_file
 from loraledger.adapters.metrics import timed_run
@@ -31,9 +32,10 @@ from loraledger.application.ledger import Ledger
 from loraledger.application.reconcile import ReconcileReport
 from loraledger.application.reports import ReportResult
 from loraledger.application.sync import SyncReport
-from loraledger.domain.errors import LedgerError
+from loraledger.domain.errors import LedgerError, OwnedFieldError
 from loraledger.domain.times import parse_time
-from loraledger.projections.writer import CatchUp, ProjectionWriter, replay
+from loraledger.projections.replay import replay
+from loraledger.projections.writer import CatchUp, ProjectionWriter
 
 if TYPE_CHECKING:
     from loraledger.api.bootstrap import Clients
@@ -112,8 +114,11 @@ class Service:
         self.files = files
         self.clients = clients
         self._store_checked = (float("-inf"), True)
+        self._watcher: FileWatcher | None = None
 
     def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
         self.projection.close()
         self.clients.close()
         self.ledger.close()
@@ -125,8 +130,11 @@ class Service:
         return self.projection.catch_up()
 
     def start_writer(self) -> None:
-        """Server mode: the files are written by the projection's background thread."""
+        """Server mode: the files are written by the projection's background thread, which a
+        change to a file wakes (an edit by someone else is taken in within 2 seconds)."""
         self.projection.start_background()
+        self._watcher = FileWatcher(Path(self.settings.output_dir), self.projection.wake)
+        self._watcher.start()
 
     def take_backups(self) -> list[Path]:
         """Backups kept since the last call (for the command's answer)."""
@@ -197,8 +205,16 @@ class Service:
     def annotate(
         self, style_id: int, version_name: str, set_fields: dict[str, Any], cleared: list[str]
     ) -> dict[str, Any]:
-        """Set or clear user fields; returns the version's entry."""
-        version = self.ledger.annotations.annotate(style_id, version_name, set_fields, cleared)
+        """Set or clear user fields, and `hidden` (true: not in the file; false: shown again);
+        returns the version's entry."""
+        set_fields, cleared = dict(set_fields), list(cleared)
+        hidden = set_fields.pop("hidden", None)
+        if "hidden" in cleared or (hidden is not None and not isinstance(hidden, bool)):
+            raise OwnedFieldError("hidden is true (not shown in the file) or false (shown)")
+        if hidden is not None:
+            version = self.ledger.file_edits.set_hidden(style_id, version_name, hidden)
+        if set_fields or cleared or hidden is None:
+            version = self.ledger.annotations.annotate(style_id, version_name, set_fields, cleared)
         self.projection.after_command()
         log_outcome(
             "annotate",

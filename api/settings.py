@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from datetime import timedelta
 from functools import cached_property
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, unquote, urlsplit
 
@@ -48,6 +49,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./loraledger.db"
     output_dir: str = "./styles"
     output_layout: str = "{style_id}/training_versions.json"
+    state_dir: str | None = None  # the service's own records of the files: see effective_state_dir
     s3_bucket: str | None = None
     s3_prefix: str = ""
     s3_endpoint_url: str | None = None
@@ -161,6 +163,19 @@ class Settings(BaseSettings):
         if self.s3_bucket:
             return default_lora_url_base(self.s3_bucket, self.s3_endpoint_url)
         return None
+
+    @property
+    def effective_state_dir(self) -> Path | None:
+        """`LORALEDGER_STATE_DIR`, else `loraledger-state` beside a SQLite database file, else
+        `./loraledger-state`; None for a store in memory (its records go to a temporary folder)."""
+        if self.state_dir:
+            return Path(self.state_dir)
+        if self.database_url.startswith("memory:"):
+            return None
+        if self.database_url.startswith("sqlite:///"):
+            database = self.database_url.removeprefix("sqlite:///").split("?", 1)[0]
+            return Path(database).parent / "loraledger-state"
+        return Path("loraledger-state")
 
     def secret_values(self) -> list[str]:
         """Every secret these settings hold, for `redaction.register_secrets`."""

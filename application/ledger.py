@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from loraledger.application.annotate import AnnotateCommands
 from loraledger.application.context import LedgerConfig
+from loraledger.application.file_edits import FileEditCommands
 from loraledger.application.imports import ImportCommands
 from loraledger.application.queries import Queries
 from loraledger.application.reconcile import ReconcileCommands
@@ -33,7 +34,7 @@ def new_request_id() -> str:
 
 class Ledger:
     """The use cases, sharing one store: `start`, `reports`, `sync`, `imports`, `annotations`,
-    `reconcile` and `queries`."""
+    `file_edits`, `reconcile` and `queries`."""
 
     def __init__(
         self,
@@ -52,6 +53,7 @@ class Ledger:
         self.sync = SyncCommands(*wiring)
         self.imports = ImportCommands(*wiring)
         self.annotations = AnnotateCommands(*wiring)
+        self.file_edits = FileEditCommands(*wiring)
         self.reconcile = ReconcileCommands(*wiring)
         self.queries = Queries(store)
 

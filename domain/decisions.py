@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-Source = Literal["webhook", "s3-sync", "import", "reconcile", "start"]
+Source = Literal["webhook", "s3-sync", "import", "reconcile", "start", "file-edit", "patch"]
 
 
 class StartOutcome(StrEnum):
@@ -51,7 +51,19 @@ class ReconcileOutcome(StrEnum):
     FAIL = "fail"
 
 
-Outcome = StartOutcome | ReportOutcome | SyncOutcome | ImportOutcome | ReconcileOutcome
+class FileEditOutcome(StrEnum):
+    """What an edit someone else made to a file did to one version."""
+
+    ANNOTATED = "annotated"
+    REFUSED = "refused"
+    HIDDEN = "hidden"
+    SHOWN = "shown"
+    STARTED = "started"
+    ADDED = "added"
+    FAILED = "failed"
+
+
+Outcome = StartOutcome | ReportOutcome | SyncOutcome | ImportOutcome | ReconcileOutcome | FileEditOutcome
 
 
 class ReportAnswer(StrEnum):
@@ -114,6 +126,16 @@ class Rule:
     NEW_VERSION = "start:new-version"
     RETRY_AFTER_FAILURE = "start:retry-after-failure"
     START_REFUSED = "start:runpod-refused-or-unreachable"
+    # Edits someone else made to a file (CONTRACT §12), and showing a hidden version again
+    FILE_ANNOTATED = "file-edit:fields-the-service-does-not-own-taken"
+    FILE_OWNED_REFUSED = "file-edit:owned-field-refused"
+    FILE_MARKED_FAILED = "file-edit:pending-entry-marked-failed-kept"
+    FILE_DELETED = "file-edit:entry-deleted-hidden"
+    FILE_ENTRY_BACK = "file-edit:hidden-entry-back-shown"
+    FILE_STARTED = "file-edit:pending-entry-with-job-id-started"
+    FILE_ADDED = "file-edit:new-entry-recorded"
+    SHOWN_AGAIN = "patch:hidden-false-shown"
+    HIDDEN_BY_PATCH = "patch:hidden-true-hidden"
 
     @classmethod
     def all(cls) -> frozenset[str]:

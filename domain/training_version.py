@@ -7,7 +7,7 @@ each refuses (with a domain error, recording nothing) what the version's state d
 The rules never ask for a refused transition: the guards use the same predicates as the rules.
 What each event does to the entry is in domain/version_entry.py.
 
-Over 350 lines because the eleven events stay nested in the class, each beside its guarded
+Over 350 lines because the thirteen events stay nested in the class, each beside its guarded
 transition: the library registers their stored topics from the class body, and the projection
 recognises them by qualified name, so they cannot move to a module of their own.
 """
@@ -65,6 +65,7 @@ class TrainingVersion(Aggregate):
         self.last_request: str | None = None  # the latest start's request id (None: never started)
         self.files: dict[str, str] = {}  # S3 key -> ETag of the LoRA files seen for it
         self.imported_fingerprints: set[str] = set()  # legacy entries already recorded
+        self.hidden = False  # deleted from the file by someone else: not shown until shown again
 
     @classmethod
     def register(cls, style_id: int, version_name: str) -> TrainingVersion:
@@ -419,6 +420,60 @@ class TrainingVersion(Aggregate):
         check_settable([*set_fields, *cleared], "changed")
         self.trigger_event(self.Annotated, set_json=blobs.dump(set_fields), cleared=cleared)
 
+    # ----------------------------------------------------------------- edits made to the file
+
+    class VisibilityChanged(Aggregate.Event):
+        """Hidden from the file (its entry was deleted there), or shown again."""
+
+        TOPIC: ClassVar[str] = "loraledger:TrainingVersion.VisibilityChanged"
+        hidden: bool
+        decision: dict[str, Any]
+
+        def apply(self, aggregate: TrainingVersion) -> None:
+            aggregate.hidden = self.hidden
+
+    def set_hidden(self, hidden: bool, decision: Decision) -> None:
+        if hidden == self.hidden:
+            raise self._refuse("is already " + ("hidden" if hidden else "shown"))
+        self.trigger_event(self.VisibilityChanged, hidden=hidden, decision=decision.as_dict())
+
+    class EditedInFile(Aggregate.Event):
+        """An edit someone else made to the file: the fields taken (`set_json`, `cleared`), the
+        owned fields refused with why (`refused_json`), and where the edited file was kept."""
+
+        TOPIC: ClassVar[str] = "loraledger:TrainingVersion.EditedInFile"
+        source: str
+        set_json: str
+        cleared: list[str]
+        refused_json: str
+        backup: str | None
+        decision: dict[str, Any]
+
+        def apply(self, aggregate: TrainingVersion) -> None:
+            version_entry.annotated(aggregate, self)
+            aggregate.hidden = False
+
+    def take_file_edit(
+        self,
+        *,
+        source: str,
+        set_fields: dict[str, Any],
+        cleared: list[str],
+        refused: dict[str, Any],
+        backup: str | None,
+        decision: Decision,
+    ) -> None:
+        check_settable([*set_fields, *cleared], "changed")
+        self.trigger_event(
+            self.EditedInFile,
+            source=source,
+            set_json=blobs.dump(set_fields),
+            cleared=cleared,
+            refused_json=blobs.dump(refused),
+            backup=backup,
+            decision=decision.as_dict(),
+        )
+
 
 HISTORY_BLOB_FIELDS = {
     "parameters_json": "parameters",
@@ -428,6 +483,7 @@ HISTORY_BLOB_FIELDS = {
     "raw_entry_json": "raw_entry",
     "taken_json": "taken",
     "set_json": "set",
+    "refused_json": "refused",
 }
 
 

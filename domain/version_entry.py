@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     Synced = TrainingVersion.LoraSynced
     Imported = TrainingVersion.Imported
     Merged = TrainingVersion.Merged
-    Annotated = TrainingVersion.Annotated
+    from typing import TypeAlias
+
+    Annotated: TypeAlias = TrainingVersion.Annotated | TrainingVersion.EditedInFile
 
 _LEFT_BY_AN_ATTEMPT = ("loraUrl", "completedAt", "error", "failedAt", "lastSynced")
 
@@ -43,6 +45,7 @@ def requested(version: TrainingVersion, event: Requested) -> None:
     entry.update(blobs.load(event.fields_json))
     version.open_request = event.request_id
     version.last_request = event.request_id
+    version.hidden = False  # a new attempt is shown, even of a version deleted from the file
 
 
 def started(version: TrainingVersion, event: Started) -> None:

@@ -27,8 +27,10 @@ def is_training_version_topic(topic: str) -> bool:
 
 
 def render_document(versions: Iterable[TrainingVersion]) -> str:
-    """The file's text: one entry per version, newest version first."""
-    ordered = sorted(versions, key=lambda v: version_number(v.version_name), reverse=True)
+    """The file's text: one entry per version shown, newest version first."""
+    ordered = sorted(
+        (v for v in versions if not v.hidden), key=lambda v: version_number(v.version_name), reverse=True
+    )
     document: dict[str, Any] = {"versions": [v.document_entry() for v in ordered]}
     return js_stringify(document)
 

@@ -11,6 +11,10 @@ someone else had edited is kept as a backup and reported once, and the mark neve
 (it is removed while some file is not current, so the next one-shot command catches up on
 every style instead of only its own).
 
+Before writing, every turn takes in the edits someone else made to the files (`EditScanner`,
+CONTRACT §12): they become events, so the texts written next show them; an edit found during a
+write is taken in the same way, and the turn goes round again (at most EDIT_ROUNDS times).
+
 Lock order: `_write_lock`, then the runner's own lock (inside its methods). Reads take only the
 runner's lock: they never wait for file I/O.
 """
@@ -24,45 +28,21 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
 from uuid import UUID
 
 from eventsourcing.application import Application
 
 from loraledger.domain.training_version import TrainingVersion
-from loraledger.projections.runner import ProjectionRunner, StatusSummary, log_identity, read_batches
-from loraledger.projections.training_versions import StyleDocuments, render_document
+from loraledger.projections.runner import ProjectionRunner, StatusSummary, log_identity
+from loraledger.projections.sinks import DocumentSink, EditScanner, MarkStore
+from loraledger.projections.training_versions import render_document
 
 WRITER_INTERVAL_SECONDS = 1.0
 WRITER_COALESCE_SECONDS = 0.1
 RETRY_FIRST_SECONDS = 1.0
 RETRY_MAX_SECONDS = 8.0
+EDIT_ROUNDS = 3
 log = logging.getLogger(__name__)
-
-
-class DocumentSink(Protocol):
-    """Where rendered documents go (the atomic file writer, or a folder for `replay`)."""
-
-    def write(self, style_id: int, text: str, position: str | None) -> Path | None:
-        """Write one style's document as of `position` (`"<log id>:<notification id>"`; None
-        for a document that is not the log's state at any position, as `replay` writes).
-
-        Returns the path of a backup, if the file had been edited by someone else and was kept.
-        """
-        ...
-
-
-class MarkStore(Protocol):
-    """Where the files' mark is kept (ProjectionFileWriter is one)."""
-
-    @property
-    def mark_path(self) -> Path: ...
-
-    def read_mark(self) -> str | None: ...
-
-    def write_mark(self, position: str) -> None: ...
-
-    def clear_mark(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -108,8 +88,10 @@ class ProjectionWriter:
         versions_of: Callable[[int], Iterable[TrainingVersion]],
         *,
         clock: Callable[[], float] = time.monotonic,
+        edits: EditScanner | None = None,
     ) -> None:
         self.log = log
+        self._edits = edits
         self.sink = sink
         self.marks = marks
         self._versions_of = versions_of
@@ -145,7 +127,9 @@ class ProjectionWriter:
         if self._wake is not None:
             self._wake.set()
             return
-        if touched is None or before is None or self.marks.read_mark() != before:
+        with self._write_lock:
+            edited = self._take_in_edits()
+        if edited or touched is None or before is None or self.marks.read_mark() != before:
             self.catch_up()
             return
         styles = sorted(set(touched))
@@ -169,13 +153,37 @@ class ProjectionWriter:
             return self._catch_up()
 
     def _catch_up(self) -> CatchUp:
-        events = self._runner.fold()
-        now = self._clock()
-        held = [style_id for style_id, (_, next_try) in self._retry.items() if next_try > now]
-        position, texts, waiting = self._runner.take_due(held)
-        result = self._write(texts, position, now, waiting)
+        events = 0
+        for _ in range(EDIT_ROUNDS):
+            self._take_in_edits()
+            events += self._runner.fold()
+            now = self._clock()
+            held = [style_id for style_id, (_, next_try) in self._retry.items() if next_try > now]
+            position, texts, waiting = self._runner.take_due(held)
+            result = self._write(texts, position, now, waiting)
+            if (self.log.recorder.max_notification_id() or 0) == position:
+                break  # nothing was recorded meanwhile (an edit taken in during a write would be)
         result.events = events
         return result
+
+    def _take_in_edits(self) -> list[int]:
+        """Edits someone else made to the files since they were written, taken in as events.
+
+        Called with `_write_lock` held."""
+        if self._edits is None:
+            return []
+        try:
+            edited, backups = self._edits.scan(self._runner.styles())
+        except (OSError, ValueError) as error:
+            log.warning("the files could not be checked for edits: %s", error)
+            return []
+        self._report_backups(backups)
+        return edited
+
+    def wake(self) -> None:
+        """A file changed (the watcher says so): look at it now rather than on the next tick."""
+        if self._wake is not None:
+            self._wake.set()
 
     def _write(
         self, texts: Mapping[int, str | None], position: int, now: float, waiting: Collection[int] = ()
@@ -243,8 +251,7 @@ class ProjectionWriter:
     def _report_backups(self, backups: list[Path]) -> None:
         for backup in backups:
             log.warning(
-                "%s had been changed by someone else; kept a copy at %s",
-                backup.parent,
+                "a file had been changed by someone else in a way not taken in whole; kept a copy at %s",
                 backup,
                 extra={"backup": str(backup)},
             )
@@ -316,24 +323,3 @@ class ProjectionWriter:
         event = self.log.mapper.to_domain_event(first[0])
         moment = getattr(event, "timestamp", None)
         return moment if isinstance(moment, datetime) else None
-
-
-def replay(log: Application[UUID], until: datetime | None, sink: DocumentSink) -> list[int]:
-    """Write every style's document as it was at `until`; returns the styles written.
-
-    Not through a ProjectionWriter: these are no current state of the log (no position, no
-    mark), and a write error stops the replay (the command says so).
-    """
-    documents = StyleDocuments()
-    for _, events in read_batches(log, 0):
-        for event in events:
-            if until is None or event.timestamp <= until:
-                documents.apply(event)
-    written = []
-    for style_id in documents.styles():
-        text = documents.render(style_id)
-        if text is not None:
-            # No position: an earlier state must never look like the log's current one.
-            sink.write(style_id, text, None)
-            written.append(style_id)
-    return written

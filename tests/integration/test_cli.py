@@ -123,6 +123,17 @@ class Cli:
         )
 
 
+def kept_backups(cli: Cli) -> list[Path]:
+    """Copies of edited files the service kept: in its state folder (beside the SQLite store)."""
+    return sorted((cli.db_path.parent / "loraledger-state").rglob("*.bak"))
+
+
+def owned_field_edited(text: str) -> str:
+    """The file with its first entry's `timestamp` changed: an edit of a field the service owns,
+    which it refuses (keeping the file as a backup)."""
+    return re.sub(r'"timestamp": "[^"]*"', '"timestamp": "2020-01-01T00:00:00.000Z"', text, count=1)
+
+
 def make_cli(tmp_path: Path) -> Cli:
     """A `Cli` in `tmp_path/work` on a SQLite store, with none of the developer's LORALEDGER_* settings."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("LORALEDGER_")}
@@ -471,22 +482,23 @@ def test_bad_usage_exits_2_and_touches_no_store(cli: Cli, args: list[str]) -> No
 # --------------------------------------------------------------------------- edits by hand
 
 
-def test_rebuild_after_a_hand_edit_keeps_a_backup_and_names_it(cli: Cli) -> None:
+def test_rebuild_after_a_refused_hand_edit_keeps_a_backup_in_the_state_folder_and_names_it(cli: Cli) -> None:
     path = write_document(
         cli.styles / "2_vivid_portraiture" / DOCUMENT,
         (FIXTURES / "style_2_vivid_portraiture.json").read_text(encoding="utf-8"),
     )
     cli.ok("import", str(cli.styles))
-    for old in path.parent.glob("*.bak"):  # the import's own copy of the legacy file
+    for old in kept_backups(cli):  # the import's own copy of the legacy file
         old.unlink()
-    edited = path.read_text(encoding="utf-8").replace('"name": "V1"', '"name": "V1", "hand": 1', 1)
+    edited = owned_field_edited(path.read_text(encoding="utf-8"))
     path.write_text(edited, encoding="utf-8")
 
     result = cli.ok("rebuild")
 
-    (backup,) = path.parent.glob(f"{DOCUMENT}.external-*.bak")
+    (backup,) = kept_backups(cli)
     assert backup.read_text(encoding="utf-8") == edited
     assert backup.name in result.stdout + result.stderr
+    assert sorted(p.name for p in path.parent.iterdir()) == [DOCUMENT]
 
 
 # --------------------------------------------------------------------------- text from outside
@@ -557,9 +569,10 @@ def test_files_written_by_replay_carry_no_position_that_would_make_them_look_cur
 
     cli.ok("replay", "--until", datetime.now(UTC).isoformat(), "--out", str(out))
 
-    (sidecar,) = out.rglob(f".{DOCUMENT}.loraledger")
-    assert sidecar.read_text().startswith("sha256:") and "position:" not in sidecar.read_text()
-    assert "position:" in next(cli.styles.rglob(f".{DOCUMENT}.loraledger")).read_text()
+    assert [p.name for p in out.rglob("*") if p.is_file()] == [DOCUMENT]  # no record, no mark
+    state = cli.db_path.parent / "loraledger-state"
+    assert "position:" in next(state.rglob(f"{DOCUMENT}.mark")).read_text()
+    assert not [p for p in state.rglob("*") if p.is_relative_to(out)]
 
 
 def test_rebuild_refuses_a_style_folder_linked_to_another_styles_and_says_why(cli: Cli) -> None:
@@ -569,7 +582,7 @@ def test_rebuild_refuses_a_style_folder_linked_to_another_styles_and_says_why(cl
         (FIXTURES / "style_2_vivid_portraiture.json").read_text(encoding="utf-8"),
     )
     cli.ok("import", str(cli.styles))
-    style_1, backups = path.read_bytes(), sorted(path.parent.glob("*.bak"))  # the legacy file's copy
+    style_1, backups = path.read_bytes(), kept_backups(cli)  # the legacy file's copy
     second = cli.styles / "2_vivid_portraiture"
     for old in second.iterdir():
         old.unlink()
@@ -586,7 +599,7 @@ def test_rebuild_refuses_a_style_folder_linked_to_another_styles_and_says_why(cl
     assert "the file of style 1" in reason
     assert error.startswith("error: the files of styles 2 could not be written")
     assert path.read_bytes() == style_1
-    assert sorted(path.parent.glob("*.bak")) == backups
+    assert kept_backups(cli) == backups
 
 
 def _legacy(version: str) -> dict[str, Any]:

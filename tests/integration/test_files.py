@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-import loraledger.adapters.files as files_module
+import loraledger.adapters.atomic_files as atomic_files
+from loraledger.adapters.file_state import FileState
 from loraledger.adapters.files import (
     DEFAULT_LAYOUT,
     LayoutError,
@@ -32,20 +33,34 @@ def doc(n: int, size: int = 50) -> str:
     return json.dumps({"versions": versions}, indent=2)
 
 
+def state_for(output_dir: Path | str) -> Path:
+    """The state folder the tests give a writer: beside its output folder, never inside it."""
+    return Path(output_dir).parent / f"{Path(output_dir).name}.state"
+
+
 def backups_in(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*.bak"))
+    """Backups kept of the file in `folder` (in the state folder, never beside the file)."""
+    state = FileState(state_for(folder.parent), folder.parent)
+    return sorted((state.root / "backups" / folder.name).glob("*.bak"))
+
+
+def record_of(path: Path, output_dir: Path | None = None) -> Path:
+    """The writer's record of `path` (in the state folder; the output folder is its grandparent
+    in the default layout)."""
+    output = output_dir or path.parent.parent
+    return FileState(state_for(output), output).record_path(path)
 
 
 def sidecar_digest(path: Path) -> str:
-    """The sidecar's first field (then come the log position and the style, when known)."""
-    return path.with_name(f".{path.name}.loraledger").read_text().split()[0]
+    """The record's first field (then come the log position and the style, when known)."""
+    return record_of(path).read_text().split()[0]
 
 
 # --------------------------------------------------------------------------- basic writes
 
 
 def test_first_write_creates_parent_folders_and_the_exact_utf8_bytes(tmp_path: Path) -> None:
-    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path))
     text = '{\n  "name": "café ✓"\n}'
     result = writer.write(7, text)
     path = tmp_path / "7" / "training_versions.json"
@@ -56,37 +71,33 @@ def test_first_write_creates_parent_folders_and_the_exact_utf8_bytes(tmp_path: P
 
 
 def test_read_returns_none_when_the_file_does_not_exist(tmp_path: Path) -> None:
-    assert ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT).read(3) is None
+    assert ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path)).read(3) is None
 
 
 def test_sidecar_records_sha256_of_the_bytes_written(tmp_path: Path) -> None:
-    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path))
     result = writer.write(1, "hello")
     assert sidecar_digest(result.path) == "sha256:" + hashlib.sha256(b"hello").hexdigest()
 
 
 def test_atomic_replace_leaves_no_temp_files(tmp_path: Path) -> None:
-    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path))
     for n in range(20):
         writer.write(1, doc(n))
     names = sorted(p.name for p in (tmp_path / "1").iterdir())
-    assert names == [
-        ".training_versions.json.lock",
-        ".training_versions.json.loraledger",
-        "training_versions.json",
-    ]
+    assert names == ["training_versions.json"]  # the writer's records live in the state folder
 
 
 def test_failed_write_removes_its_temp_file_and_keeps_the_old_content(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path))
     path = writer.write(1, "old").path
 
-    def failing_replace(src: object, dst: object) -> None:
+    def failing_rename(src: object, dst: object, flags: int) -> int:
         raise OSError("disk on fire")
 
-    monkeypatch.setattr(os, "replace", failing_replace)
+    monkeypatch.setattr(atomic_files, "rename2", failing_rename)
     with pytest.raises(OSError, match="disk on fire"):
         writer.write(1, "new")
     monkeypatch.undo()
@@ -97,10 +108,10 @@ def test_failed_write_removes_its_temp_file_and_keeps_the_old_content(
 def test_write_fsyncs_the_temp_file_before_replace_and_the_folder_after(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path))
     path = writer.write(1, "old").path
     events: list[str] = []
-    real_fsync, real_replace = os.fsync, os.replace
+    real_fsync, real_replace, real_rename2 = os.fsync, os.replace, atomic_files.rename2
 
     def fsync(fd: int) -> None:
         events.append("fsync-dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync-file")
@@ -110,15 +121,22 @@ def test_write_fsyncs_the_temp_file_before_replace_and_the_folder_after(
         events.append(f"replace:{Path(dst).name}")
         real_replace(src, dst)
 
+    def rename2(src: Path, dst: Path, flags: int) -> int:
+        events.append(f"exchange:{Path(dst).name}")
+        return real_rename2(src, dst, flags)
+
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(atomic_files, "rename2", rename2)
     writer.write(1, "new")
-    assert events == [
+    assert events[:3] == ["fsync-file", f"exchange:{path.name}", "fsync-dir"]
+    # then the state folder's copy of the bytes written and the record, each atomically
+    assert events[3:] == [
         "fsync-file",
-        f"replace:{path.name}",
+        f"replace:{path.name}.written",
         "fsync-dir",
         "fsync-file",
-        f"replace:.{path.name}.loraledger",
+        f"replace:{path.name}.mark",
         "fsync-dir",
     ]
 
@@ -126,14 +144,16 @@ def test_write_fsyncs_the_temp_file_before_replace_and_the_folder_after(
 def test_new_file_gets_normal_permissions_not_the_private_temp_file_mode(tmp_path: Path) -> None:
     umask = os.umask(0o022)
     try:
-        path = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT).write(1, "x").path
+        path = (
+            ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path)).write(1, "x").path
+        )
     finally:
         os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
 
 
 def test_rewrite_keeps_the_existing_file_permissions(tmp_path: Path) -> None:
-    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path))
     path = writer.write(1, "a").path
     path.chmod(0o640)
     writer.write(1, "b")
@@ -141,7 +161,7 @@ def test_rewrite_keeps_the_existing_file_permissions(tmp_path: Path) -> None:
 
 
 def test_reader_never_sees_partial_or_invalid_json_during_2000_rewrites(tmp_path: Path) -> None:
-    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path))
     docs = [doc(0, size=400).encode(), doc(1, size=300).encode()]  # different lengths on purpose
     path = writer.write(1, docs[0].decode()).path
     stop = threading.Event()
@@ -174,7 +194,7 @@ def test_reader_never_sees_partial_or_invalid_json_during_2000_rewrites(tmp_path
 
 
 def test_external_edit_is_backed_up_with_the_edited_bytes_and_reported(tmp_path: Path) -> None:
-    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path))
     path = writer.write(1, doc(1)).path
     edited = doc(1).replace('"V0"', '"V0 (hand fix)"').encode()
     path.write_bytes(edited)
@@ -183,7 +203,7 @@ def test_external_edit_is_backed_up_with_the_edited_bytes_and_reported(tmp_path:
 
     assert result.changed is True
     assert result.backup is not None
-    assert result.backup.parent == path.parent
+    assert result.backup.is_relative_to(state_for(tmp_path))  # never beside the file
     assert result.backup.name.startswith("training_versions.json.external-")
     assert result.backup.name.endswith("Z.bak")
     stamp = result.backup.name.removeprefix("training_versions.json.external-")[: -len("Z.bak")]
@@ -194,7 +214,7 @@ def test_external_edit_is_backed_up_with_the_edited_bytes_and_reported(tmp_path:
 
 
 def test_rewriting_our_own_output_makes_no_backup(tmp_path: Path) -> None:
-    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path))
     writer.write(1, doc(1))
     result = writer.write(1, doc(2))
     assert result.changed is True
@@ -203,7 +223,7 @@ def test_rewriting_our_own_output_makes_no_backup(tmp_path: Path) -> None:
 
 
 def test_no_rewrite_and_no_backup_when_file_already_has_the_new_text(tmp_path: Path) -> None:
-    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path))
     path = writer.write(1, doc(1)).path
     inode = path.stat().st_ino
 
@@ -215,7 +235,7 @@ def test_no_rewrite_and_no_backup_when_file_already_has_the_new_text(tmp_path: P
 
 
 def test_external_edit_equal_to_the_new_text_is_accepted_without_backup(tmp_path: Path) -> None:
-    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path))
     path = writer.write(1, doc(1)).path
     path.write_text(doc(2))
     result = writer.write(1, doc(2))
@@ -233,7 +253,7 @@ def test_first_write_over_foreign_file_with_different_content_makes_backup(
     path.parent.mkdir()
     path.write_text(doc(99))  # left by the legacy system: no sidecar
 
-    result = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT).write(1, doc(1))
+    result = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path)).write(1, doc(1))
 
     assert result.changed is True
     assert result.backup is not None
@@ -248,7 +268,7 @@ def test_first_write_over_foreign_file_with_same_content_adopts_it_without_backu
     path.parent.mkdir()
     path.write_text(doc(1))
 
-    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path))
     result = writer.write(1, doc(1))
 
     assert result == WriteResult(path=path, changed=False, backup=None)
@@ -256,17 +276,17 @@ def test_first_write_over_foreign_file_with_same_content_adopts_it_without_backu
 
 
 def test_unreadable_sidecar_counts_as_missing_so_the_file_is_backed_up(tmp_path: Path) -> None:
-    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path))
     path = writer.write(1, doc(1)).path
-    path.with_name(f".{path.name}.loraledger").write_text("garbage")
+    record_of(path).write_text("garbage")
     result = writer.write(1, doc(2))
     assert result.backup is not None
     assert result.backup.read_text() == doc(1)
 
 
 def test_backup_never_overwrites_an_existing_backup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(files_module, "_backup_stamp", lambda: "20251014T111028123456Z")
-    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    monkeypatch.setattr(atomic_files, "backup_stamp", lambda: "20251014T111028123456Z")
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path))
     path = writer.write(1, "ours 1").path
     path.write_text("edit 1")
     first = writer.write(1, "ours 2").backup
@@ -294,12 +314,12 @@ def _hold_lock_then_release(lock_path: Path, held: threading.Event, release: thr
 
 
 def test_write_waits_for_the_lock_held_by_another_writer(tmp_path: Path) -> None:
-    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path))
     path = writer.write(1, "before").path
     held, release = threading.Event(), threading.Event()
     holder = threading.Thread(
         target=_hold_lock_then_release,
-        args=(path.with_name(f".{path.name}.lock"), held, release),
+        args=(FileState(state_for(tmp_path), tmp_path).lock_path(path), held, release),
     )
     holder.start()
     assert held.wait(10)
@@ -314,7 +334,7 @@ def test_write_waits_for_the_lock_held_by_another_writer(tmp_path: Path) -> None
 
 
 def _write_many(output_dir: str, worker: int, count: int) -> None:
-    writer = ProjectionFileWriter(Path(output_dir), DEFAULT_LAYOUT)
+    writer = ProjectionFileWriter(Path(output_dir), DEFAULT_LAYOUT, state_dir=state_for(Path(output_dir)))
     for n in range(count):
         result = writer.write(1, f"worker {worker} write {n}\n" * 50)
         assert result.backup is None, result
@@ -339,7 +359,7 @@ def test_concurrent_writer_processes_never_mistake_each_other_for_external_edits
 def test_concurrent_writer_threads_never_mistake_each_other_for_external_edits(
     tmp_path: Path,
 ) -> None:
-    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path))
     results: list[WriteResult] = []
 
     def run(worker: int) -> None:
@@ -390,7 +410,7 @@ def test_pick_segment_never_picks_11_foo_for_style_1(tmp_path: Path) -> None:
 
 
 def test_pick_segment_uses_the_bare_id_when_no_folder_exists(tmp_path: Path) -> None:
-    writer = ProjectionFileWriter(tmp_path, PICK_LAYOUT)
+    writer = ProjectionFileWriter(tmp_path, PICK_LAYOUT, state_dir=state_for(tmp_path))
     result = writer.write(1, "x")
     expected = tmp_path.resolve() / "resources" / "style_images" / "1" / "training_versions.json"
     assert result.path == expected
@@ -412,7 +432,7 @@ def test_pick_segment_takes_the_first_sorted_match_and_ignores_plain_files(
 def test_writer_with_pick_layout_writes_into_the_existing_style_folder(tmp_path: Path) -> None:
     folder = tmp_path / "resources" / "style_images" / "1_ink_intensity"
     folder.mkdir(parents=True)
-    result = ProjectionFileWriter(tmp_path, PICK_LAYOUT).write(1, "x")
+    result = ProjectionFileWriter(tmp_path, PICK_LAYOUT, state_dir=state_for(tmp_path)).write(1, "x")
     assert result.path == folder.resolve() / "training_versions.json"
     assert not (tmp_path / "resources" / "style_images" / "1").exists()
 
@@ -438,7 +458,7 @@ def test_bad_layouts_are_rejected_with_a_clear_message(tmp_path: Path, layout: s
     with pytest.raises(LayoutError, match=re.escape(message)):
         resolve_style_path(tmp_path, layout, 1)
     with pytest.raises(LayoutError, match=re.escape(message)):
-        ProjectionFileWriter(tmp_path, layout)
+        ProjectionFileWriter(tmp_path, layout, state_dir=state_for(tmp_path))
 
 
 def test_layout_errors_are_value_errors() -> None:
@@ -454,7 +474,7 @@ def test_symlinked_folder_pointing_outside_output_dir_is_rejected(tmp_path: Path
     with pytest.raises(LayoutError, match="not inside"):
         resolve_style_path(output_dir, DEFAULT_LAYOUT, 1)
     with pytest.raises(LayoutError, match="not inside"):
-        ProjectionFileWriter(output_dir, DEFAULT_LAYOUT).write(1, "x")
+        ProjectionFileWriter(output_dir, DEFAULT_LAYOUT, state_dir=state_for(output_dir)).write(1, "x")
     assert list(outside.iterdir()) == []
 
 
@@ -473,7 +493,7 @@ def test_symlinked_file_pointing_outside_output_dir_is_rejected(tmp_path: Path) 
     outside.write_text("keep")
     (output_dir / "1" / "training_versions.json").symlink_to(outside)
     with pytest.raises(LayoutError, match="not inside"):
-        ProjectionFileWriter(output_dir, DEFAULT_LAYOUT).write(1, "x")
+        ProjectionFileWriter(output_dir, DEFAULT_LAYOUT, state_dir=state_for(output_dir)).write(1, "x")
     assert outside.read_text() == "keep"
 
 
@@ -487,7 +507,9 @@ def test_symlink_that_stays_inside_output_dir_is_allowed(tmp_path: Path) -> None
 def test_output_dir_given_through_a_symlink_is_accepted(tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
-    result = ProjectionFileWriter(tmp_path / "link", DEFAULT_LAYOUT).write(1, "x")
+    result = ProjectionFileWriter(
+        tmp_path / "link", DEFAULT_LAYOUT, state_dir=state_for(tmp_path / "link")
+    ).write(1, "x")
     assert result.path == tmp_path.resolve() / "real" / "1" / "training_versions.json"
 
 
@@ -501,7 +523,7 @@ def test_a_layout_without_the_style_id_is_refused_since_every_style_would_share_
     tmp_path: Path,
 ) -> None:
     with pytest.raises(LayoutError, match="every style would share one file"):
-        ProjectionFileWriter(tmp_path, "shared/training_versions.json")
+        ProjectionFileWriter(tmp_path, "shared/training_versions.json", state_dir=state_for(tmp_path))
 
 
 # --------------------------------------------------------------------------- one file, one style
@@ -510,7 +532,7 @@ def test_a_layout_without_the_style_id_is_refused_since_every_style_would_share_
 def test_a_style_folder_linked_to_another_styles_folder_is_refused_and_the_other_file_kept(
     tmp_path: Path,
 ) -> None:
-    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path))
     first = writer.write(1, doc(1), "log:1").path
     (tmp_path / "2").symlink_to(tmp_path / "1", target_is_directory=True)
 
@@ -526,14 +548,14 @@ def test_a_picked_style_folder_linked_to_another_styles_folder_is_refused(tmp_pa
     images = tmp_path / "resources" / "style_images"
     (images / "1_ink").mkdir(parents=True)
     (images / "2_alias").symlink_to(images / "1_ink", target_is_directory=True)
-    writer = ProjectionFileWriter(tmp_path, PICK_LAYOUT)
+    writer = ProjectionFileWriter(tmp_path, PICK_LAYOUT, state_dir=state_for(tmp_path))
     with pytest.raises(LayoutError, match="file of style 1"):
         writer.write(2, doc(2))
     assert writer.write(1, doc(1)).path == images.resolve() / "1_ink" / "training_versions.json"
 
 
 def test_a_style_file_linked_to_another_styles_file_is_refused(tmp_path: Path) -> None:
-    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path))
     first = writer.write(1, doc(1)).path
     (tmp_path / "2").mkdir()
     (tmp_path / "2" / "training_versions.json").symlink_to(first)
@@ -548,14 +570,16 @@ def test_two_styles_linked_to_one_folder_named_for_neither_write_only_the_first_
     (tmp_path / "shared").mkdir()
     for style_id in (1, 2):
         (tmp_path / str(style_id)).symlink_to(tmp_path / "shared", target_is_directory=True)
-    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path))
     path = writer.write(1, doc(1), "log:1").path
     assert path == tmp_path.resolve() / "shared" / "training_versions.json"
 
     with pytest.raises(LayoutError, match="was written for style 1"):
         writer.write(2, doc(2), "log:2")
     with pytest.raises(LayoutError, match="was written for style 1"):  # and from another process
-        ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT).write(2, doc(2), "log:2")
+        ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path)).write(
+            2, doc(2), "log:2"
+        )
 
     assert path.read_text() == doc(1)
     assert writer.write(1, doc(3), "log:3").changed is True
@@ -567,7 +591,9 @@ def test_two_styles_linked_to_one_folder_named_for_neither_write_only_the_first_
 def test_a_mark_ahead_of_the_log_makes_the_file_rewritten_and_its_content_kept(tmp_path: Path) -> None:
     """A backup of the store was restored: the files' marks are ahead of the log's head."""
     head = ["log:9"]
-    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, log_head=lambda: head[0])
+    writer = ProjectionFileWriter(
+        tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path), log_head=lambda: head[0]
+    )
     path = writer.write(1, doc(9), "log:9").path
     head[0] = "log:5"  # the restored log ends at 5; its next event gets id 6
 
@@ -576,11 +602,13 @@ def test_a_mark_ahead_of_the_log_makes_the_file_rewritten_and_its_content_kept(t
     assert result.changed is True and result.superseded is False
     assert path.read_text() == doc(6)
     assert result.backup is not None and result.backup.read_text() == doc(9)
-    assert "position:log:6" in path.with_name(f".{path.name}.loraledger").read_text()
+    assert "position:log:6" in record_of(path).read_text()
 
 
 def test_a_mark_ahead_of_the_writer_but_in_the_log_is_a_newer_file_and_left_alone(tmp_path: Path) -> None:
-    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, log_head=lambda: "log:9")
+    writer = ProjectionFileWriter(
+        tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path), log_head=lambda: "log:9"
+    )
     path = writer.write(1, doc(9), "log:9").path
 
     result = writer.write(1, doc(6), "log:6")  # a writer that has not read events 7 to 9 yet
@@ -590,7 +618,9 @@ def test_a_mark_ahead_of_the_writer_but_in_the_log_is_a_newer_file_and_left_alon
 
 
 def test_a_file_written_from_another_log_is_rewritten_and_its_content_kept(tmp_path: Path) -> None:
-    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, log_head=lambda: "new:3")
+    writer = ProjectionFileWriter(
+        tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path), log_head=lambda: "new:3"
+    )
     path = writer.write(1, doc(1), "old:40").path
 
     result = writer.write(1, doc(2), "new:3")
@@ -602,9 +632,9 @@ def test_a_file_written_from_another_log_is_rewritten_and_its_content_kept(tmp_p
 
 def test_a_document_written_without_a_position_carries_no_position_in_its_mark(tmp_path: Path) -> None:
     """What `replay` writes is an earlier state: its mark must never make it look current."""
-    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT)
+    writer = ProjectionFileWriter(tmp_path, DEFAULT_LAYOUT, state_dir=state_for(tmp_path))
     path = writer.write(1, doc(1), "log:9").path
-    sidecar = path.with_name(f".{path.name}.loraledger")
+    sidecar = record_of(path)
 
     writer.write(1, doc(0), None)
     assert "position:" not in sidecar.read_text()

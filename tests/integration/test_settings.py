@@ -20,7 +20,15 @@ import pytest
 from loraledger.adapters.store import postgres_connection, store_env
 from loraledger.api.bootstrap import open_service
 from loraledger.api.settings import Settings, SettingsError, load_settings, unknown_settings
-from tests.integration.test_cli import DOCUMENT, Cli, make_cli, one_line, write_document
+from tests.integration.test_cli import (
+    DOCUMENT,
+    Cli,
+    kept_backups,
+    make_cli,
+    one_line,
+    owned_field_edited,
+    write_document,
+)
 from tests.support.server import free_port
 from tests.support.stores import drop_schema, postgres_url
 
@@ -186,22 +194,23 @@ def test_reconcile_without_runpod_settings_names_what_reconcile_needs(cli: Cli) 
 
 
 def _hand_edited_style(cli: Cli) -> Path:
-    """A style whose file was changed by hand since the ledger wrote it: rebuild keeps a backup."""
+    """A style whose file had a field the service owns changed by hand since the ledger wrote it:
+    rebuild refuses that change and keeps a backup."""
     path = legacy_file(cli)
     cli.ok("import", str(cli.styles))
-    for old in path.parent.glob("*.bak"):  # the import's own copy of the legacy file
+    for old in kept_backups(cli):  # the import's own copy of the legacy file
         old.unlink()
-    path.write_text(path.read_text(encoding="utf-8").replace('"V8"', '"V8", "hand": 1', 1), encoding="utf-8")
+    path.write_text(owned_field_edited(path.read_text(encoding="utf-8")), encoding="utf-8")
     return path
 
 
 def test_a_cli_warning_goes_to_stderr_as_one_json_object_per_line(cli: Cli) -> None:
-    path = _hand_edited_style(cli)
+    _hand_edited_style(cli)
 
     result = cli.run("rebuild", LORALEDGER_LOG_FORMAT="json")
 
     assert result.returncode == 0, result.stderr
-    (backup,) = path.parent.glob(f"{DOCUMENT}.external-*.bak")
+    (backup,) = kept_backups(cli)
     assert result.stdout == "wrote 1 styles: 1\n"  # the warning is not output
     (warning,) = json_lines(result.stderr)
     assert warning["level"] == "WARNING"
@@ -212,12 +221,12 @@ def test_a_cli_warning_goes_to_stderr_as_one_json_object_per_line(cli: Cli) -> N
 
 
 def test_a_cli_warning_goes_to_stderr_as_text_by_default(cli: Cli) -> None:
-    path = _hand_edited_style(cli)
+    _hand_edited_style(cli)
 
     result = cli.run("rebuild")
 
     assert result.returncode == 0, result.stderr
-    (backup,) = path.parent.glob(f"{DOCUMENT}.external-*.bak")
+    (backup,) = kept_backups(cli)
     assert backup.name not in result.stdout
     line = one_line(result.stderr)
     assert " WARNING loraledger.projections.writer: " in line and backup.name in line

@@ -44,6 +44,7 @@ def make_service(database_url: str, tmp_path: Path) -> Iterator[ServiceFactory]:
             database_url=database_url,
             output_dir=str(output_dir or tmp_path / "out"),
             output_layout=layout,
+            state_dir=str(tmp_path / "loraledger-state"),
             lora_url_base=URL_BASE,
             s3_prefix="models/",
         )
@@ -314,7 +315,7 @@ def test_two_services_racing_to_start_unnamed_versions_each_get_their_own_next_n
 # --------------------------------------------------------------------------- edits by hand
 
 
-def test_a_file_edited_by_hand_between_two_writes_is_backed_up_and_reported(
+def test_a_field_added_by_hand_between_two_writes_is_taken_in_beside_the_services_change(
     make_service: ServiceFactory, tmp_path: Path
 ) -> None:
     service = make_service()
@@ -327,15 +328,11 @@ def test_a_file_edited_by_hand_between_two_writes_is_backed_up_and_reported(
     service.ledger.annotations.annotate(3, "V1", {"selectionSetId": 7}, [])
     result = service.catch_up()
 
-    backups = sorted(path.parent.glob(f"{DOCUMENT}.external-*.bak"))
-    assert len(backups) == 1
-    assert backups[0].read_text(encoding="utf-8") == edited
-    assert result.backups == [backups[0]]
-    assert '"selectionSetId": 7' in path.read_text(encoding="utf-8")
-
-    service.ledger.annotations.annotate(3, "V1", {"imageCount": 12}, [])
-    assert service.catch_up().backups == []
-    assert len(list(path.parent.glob(f"{DOCUMENT}.external-*.bak"))) == 1
+    assert result.backups == [] and service.take_backups() == []
+    written = path.read_text(encoding="utf-8")
+    assert '"selectionSetId": 7' in written and '"isGood": true' in written
+    assert [e["type"] for e in service.history(3, "V1")["events"]][-2:] == ["Annotated", "EditedInFile"]
+    assert sorted(p.name for p in path.parent.iterdir()) == [DOCUMENT]
 
 
 # --------------------------------------------------------------------------- a restored backup
@@ -383,7 +380,7 @@ def test_after_a_restored_backup_of_the_store_a_change_rewrites_the_file_from_th
         written = path.read_text(encoding="utf-8")
         assert written == restored.document(1)
         assert '"isGood": true' in written and "after the backup" not in written
-        (backup,) = path.parent.glob(f"{DOCUMENT}.external-*.bak")
+        (backup,) = (tmp_path / "loraledger-state").rglob(f"{DOCUMENT}.external-*.bak")
         assert backup.read_text(encoding="utf-8") == lost
     finally:
         restored.close()

@@ -432,6 +432,8 @@ def make_server(
                 {
                     "LORALEDGER_DATABASE_URL": f"sqlite:///{workdir / 'ledger.db'}",
                     "LORALEDGER_OUTPUT_DIR": str(workdir / "styles"),
+                    # shared by a twin, as the output folder is (the files' records)
+                    "LORALEDGER_STATE_DIR": str(workdir / "state"),
                     "LORALEDGER_S3_BUCKET": s3_bucket.name,
                     "LORALEDGER_S3_ENDPOINT_URL": s3_bucket.server.endpoint_url,
                     "LORALEDGER_S3_PREFIX": S3_PREFIX,
