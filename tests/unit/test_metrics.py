@@ -58,7 +58,10 @@ def test_serve_clears_an_earlier_runs_counter_files_but_not_its_own(
 def test_several_workers_get_a_folder_of_their_own_removed_at_the_end(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    # Set, then removed: pytest restores "unset" afterwards, whatever prepare_workers puts there, so
+    # no later test in this worker process scrapes in multiprocess mode from a removed folder.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
 
     created = prepare_workers(2)
 
