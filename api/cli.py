@@ -11,28 +11,28 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from eventsourcing.persistence import PersistenceError
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from loraledger.adapters.redaction import escape_controls, install_log_redaction, json_for_terminal, redact
-from loraledger.adapters.runpod import RunPodError
-from loraledger.adapters.s3_listing import S3ListingError
-from loraledger.adapters.store import StoreConfigError
-from loraledger.api.bootstrap import check_serve_settings, dry_run_overrides, open_service
-from loraledger.api.facade import ReplayTargetRefused, Service, check_legacy_files, check_replay_target
-from loraledger.api.logging_setup import configure_logging, logging_config
-from loraledger.api.render import history_text
-from loraledger.api.settings import MissingSetting, Settings, SettingsError, load_settings
 from loraledger.domain.errors import LedgerError
-from loraledger.domain.legacy import LegacyDocumentError
 from loraledger.domain.naming import NameRejected, parse_style_id, parse_version_name
 from loraledger.domain.parse_duration import parse_duration
 from loraledger.domain.times import parse_time
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from loraledger.api.facade import Service
+    from loraledger.api.settings import Settings
+
+# `--help` and `--version` import no more than typer and the few modules above: the store, the
+# clients, pydantic and rich are imported by the commands that use them (CLI start is paid by
+# every command, and by every script that runs one).
 
 app = typer.Typer(
     name="loraledger",
@@ -41,24 +41,67 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# Printed text is data (descriptions, paths): no rich markup, emoji codes or highlighting in it.
-out = Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
 T = TypeVar("T")
 
-# Failures a command explains in one line (exit 1) instead of a traceback.
-EXPLAINED = (
-    PersistenceError,
-    MissingSetting,
-    LedgerError,
-    S3ListingError,
-    RunPodError,
-    StoreConfigError,
-    NameRejected,
-    LegacyDocumentError,
-    FileNotFoundError,
-    ValueError,
-)
+
+class _LazyConsole:
+    """A rich Console made at its first use (rich is imported by the commands that print)."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+# Printed text is data (descriptions, paths): no rich markup, emoji codes or highlighting in it.
+out = _LazyConsole(highlight=False, markup=False, emoji=False, soft_wrap=True)
+err = _LazyConsole(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
+
+
+@cache
+def explained_errors() -> tuple[type[BaseException], ...]:
+    """Failures a command explains in one line (exit 1) instead of a traceback."""
+    from loraledger.adapters.runpod import RunPodError
+    from loraledger.adapters.s3_listing import S3ListingError
+    from loraledger.adapters.store import StoreConfigError
+    from loraledger.api.settings import MissingSetting
+    from loraledger.domain.legacy import LegacyDocumentError
+
+    return (
+        MissingSetting,
+        LedgerError,
+        S3ListingError,
+        RunPodError,
+        StoreConfigError,
+        NameRejected,
+        LegacyDocumentError,
+        FileNotFoundError,
+        ValueError,
+    )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        import loraledger
+
+        sys.stdout.write(f"loraledger {loraledger.__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit"),
+    ] = False,
+) -> None:
+    """Event-sourced record of LoRA training versions."""
 
 
 def say(line: str) -> None:
@@ -74,17 +117,22 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 @contextmanager
 def explained() -> Iterator[None]:
+    from eventsourcing.persistence import PersistenceError
+
     try:
         yield
     except PersistenceError as error:
         fail(f"the event store at LORALEDGER_DATABASE_URL did not answer ({type(error).__name__})")
-    except EXPLAINED as error:
+    except explained_errors() as error:
         fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
 
 
 def settings_for_command(**overrides: Any) -> Settings:
     """The settings, with logging set up from them; a value that cannot be used stops the command
     before it does anything (one line naming the variable, exit 2)."""
+    from loraledger.api.logging_setup import configure_logging
+    from loraledger.api.settings import SettingsError, load_settings
+
     try:
         settings = load_settings(**overrides)
     except SettingsError as error:
@@ -95,6 +143,8 @@ def settings_for_command(**overrides: Any) -> Settings:
 
 @contextmanager
 def service(create_store: bool = True, **overrides: Any) -> Iterator[Service]:
+    from loraledger.api.bootstrap import open_service
+
     with explained():
         settings = settings_for_command(**overrides)
         svc = open_service(settings, create_store=create_store)
@@ -130,6 +180,8 @@ def _time(text: str) -> datetime:
 def _progress(label: str) -> tuple[Progress | None, Callable[[int], None] | None]:
     if not sys.stdout.isatty():
         return None, None
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     progress = Progress(
         TextColumn(label), BarColumn(), TextColumn("{task.completed} objects"), TimeElapsedColumn()
     )
@@ -148,6 +200,9 @@ def serve(
 ) -> None:
     """Run the HTTP API (uvicorn)."""
     import uvicorn
+
+    from loraledger.api.bootstrap import check_serve_settings
+    from loraledger.api.logging_setup import logging_config
 
     with explained():
         settings = settings_for_command()
@@ -200,6 +255,8 @@ def history(
     as_json: Annotated[bool, typer.Option("--json", help="print the JSON the HTTP route answers")] = False,
 ) -> None:
     """A version's events and match decisions, oldest first."""
+    from loraledger.api.render import history_text
+
     with service() as svc:
         answer = svc.history(style, version)
     if as_json:  # the data as it is: not through rich, which rewrites `:smile:` and `[bold]`;
@@ -215,6 +272,8 @@ def replay(
     out_dir: Annotated[Path, typer.Option("--out", help="folder to write the files into")],
 ) -> None:
     """Write the JSON files as they were at a time (into a folder other than the live one)."""
+    from loraledger.api.facade import ReplayTargetRefused, check_replay_target
+
     with explained():
         live = Path(settings_for_command().output_dir)
     try:
@@ -235,6 +294,8 @@ def import_(
     ] = False,
 ) -> None:
     """Import legacy training_versions.json files, merging duplicate entries of one version."""
+    from loraledger.api.bootstrap import dry_run_overrides
+
     overrides: dict[str, Any] = {}
     if dry_run:
         with explained():
@@ -273,6 +334,8 @@ def doctor(
     style: StyleOption = None,
 ) -> None:
     """Report duplicates and inconsistencies in legacy files; writes nothing."""
+    from loraledger.api.facade import check_legacy_files
+
     problems = 0
     settings_for_command()  # doctor reads no setting, but a bad one is refused by every command
     with explained():
