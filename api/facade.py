@@ -186,6 +186,7 @@ class Service:
         before = self.projection.head()
         url_base = self.settings.effective_lora_url_base
         assert url_base is not None  # derived from the bucket when not set
+        texts: dict[int, str] = {}
         report = sync_bucket(
             self.ledger.sync,
             self.clients.s3,
@@ -194,8 +195,9 @@ class Service:
             url_base=url_base,
             only_style=only_style,
             on_listed=on_listed,
+            on_saved=self.projection.renderer(texts),
         )
-        self.projection.after_command(report.styles, before)
+        self.projection.after_command(report.styles, before, texts)
         return report
 
     def import_path(self, path: Path, style_id: int | None, *, dry_run: bool = False) -> list[ImportOutcome]:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar, cast
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 from eventsourcing.domain import Aggregate, CanMutateAggregate
 from eventsourcing.persistence import IntegrityError
 
@@ -108,6 +108,19 @@ class LedgerStore(Application[UUID]):
             for name in self.version_names(style_id)
             if (version := self.find_version(style_id, name)) is not None
         ]
+
+    def indexed_versions(self, index: StyleIndex) -> list[TrainingVersion]:
+        """The index's versions, newest first, each rebuilt from its events for this caller alone.
+
+        Not through the aggregate cache: a command that reads many versions once (a sync) needs
+        neither the cache's copy of each nor to fill the cache with them.
+        """
+        versions: list[TrainingVersion] = []
+        for name in sorted(index.version_names, key=version_number, reverse=True):
+            found = project_aggregate(None, self.events.get(version_id(index.style_id, name)))
+            if isinstance(found, TrainingVersion):
+                versions.append(found)
+        return versions
 
     def history(self, style_id: int, version_name: str) -> list[CanMutateAggregate[UUID]]:
         """Every event of the version, oldest first. UnknownVersion if it has none."""

@@ -133,13 +133,30 @@ class ProjectionWriter:
         with self._write_lock:
             return self._catch_up()
 
-    def after_command(self, touched: Iterable[int] | None = None, before: str | None = None) -> None:
+    def renderer(self, texts: dict[int, str]) -> Callable[[int, Iterable[TrainingVersion]], None] | None:
+        """For a one-shot command that holds a style's versions as it saved them: renders each
+        style into `texts`, for `after_command`, so they are not read again. None in server mode,
+        where the background thread folds the log instead."""
+        if self._wake is not None:
+            return None
+
+        def render(style_id: int, versions: Iterable[TrainingVersion]) -> None:
+            texts[style_id] = render_document(versions)
+
+        return render
+
+    def after_command(
+        self,
+        touched: Iterable[int] | None = None,
+        before: str | None = None,
+        texts: Mapping[int, str] | None = None,
+    ) -> None:
         """After a command: wake the background thread (server); else write now.
 
         A one-shot command that says which styles it `touched` renders only those, from their
-        aggregates, when the files were current (their mark equals `before`, the head as the
-        command began); otherwise (a run killed before it wrote, events from elsewhere) it
-        catches up on the whole log.
+        aggregates (or takes their `texts`, rendered by `renderer`), when the files were current
+        (their mark equals `before`, the head as the command began); otherwise (a run killed
+        before it wrote, events from elsewhere) it catches up on the whole log.
         """
         if self._wake is not None:
             self._wake.set()
@@ -152,8 +169,9 @@ class ProjectionWriter:
             return
         with self._write_lock:
             position = self.log.recorder.max_notification_id() or 0
-            texts = {style_id: render_document(self._versions_of(style_id)) for style_id in styles}
-            self._write(texts, position, self._clock())
+            given = texts or {}
+            rendered = {s: given[s] if s in given else render_document(self._versions_of(s)) for s in styles}
+            self._write(rendered, position, self._clock())
 
     def rebuild(self) -> CatchUp:
         """Every style's file regenerated from the whole history (`failed`: styles not writable).
