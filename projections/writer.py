@@ -279,6 +279,7 @@ class ProjectionWriter:
         every second (for events other processes recorded), so a burst of webhooks costs one
         write per style instead of one per request. Reads fold the log first, so they are
         current at once; the files follow within the thread's next turn."""
+        self._runner.keep_texts()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="projection-writer", daemon=True)
         self._thread.start()
