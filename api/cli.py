@@ -40,6 +40,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help text: rendering it with rich costs more than the rest of the process start.
+    rich_markup_mode=None,
 )
 T = TypeVar("T")
 
