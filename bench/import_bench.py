@@ -34,7 +34,7 @@ EVENTS_LINE = re.compile(r"(?:recorded|would record) (\d+) events")
 
 
 def legacy_entry(template: dict[str, Any], style_id: int, number: int) -> dict[str, Any]:
-    entry = json.loads(json.dumps(template))
+    entry: dict[str, Any] = json.loads(json.dumps(template))
     entry["id"] = f"{uuid.uuid5(uuid.NAMESPACE_URL, f'bench-import/{style_id}/V{number}')}-e1"
     entry["name"] = f"V{number}"
     entry["loraUrl"] = entry["loraUrl"].replace("style_1_vV8", f"style_{style_id}_vV{number}")
