@@ -64,3 +64,14 @@ def test_ci_refuses_a_machine_with_a_stray_console_script(tmp_path: Path) -> Non
 def test_ci_accepts_a_machine_without_a_stray_install(tmp_path: Path) -> None:
     result = _check_fresh([tmp_path])
     assert result.returncode == 0, result.stderr
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    commands = [
+        line for line in readme.splitlines() if line.startswith("python3 -m venv .venv") and "[test]" in line
+    ]
+    assert len(commands) == 1, f"the README should give one test command, found {commands}"
+    ci_run = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    # CI installs quietly; apart from pip's -q the command is the README's, character for character.
+    assert commands[0].replace("pip install -e", "pip install -q -e") in ci_run.splitlines()
