@@ -23,6 +23,9 @@ from loraledger.api.settings import Settings
 from loraledger.application.ledger import Ledger, LedgerConfig, utc_now
 from loraledger.projections.writer import ProjectionWriter, log_head
 
+# Style files written at once by one write turn (their fsyncs overlap; each style has its own lock).
+FILE_WRITE_THREADS = 8
+
 __all__ = ["Clients", "ServeRefused", "check_serve_settings", "dry_run_overrides", "open_service"]
 
 
@@ -83,7 +86,9 @@ def open_service(
     except BaseException:
         ledger.close()
         raise
-    projection = ProjectionWriter(ledger.store, FileSink(files), files, ledger.queries.style_versions)
+    projection = ProjectionWriter(
+        ledger.store, FileSink(files), files, ledger.queries.style_versions, write_threads=FILE_WRITE_THREADS
+    )
     return Service(settings, ledger, projection, files, Clients(settings))
 
 

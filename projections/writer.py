@@ -4,7 +4,10 @@ folder's mark saying through which log position every file is current.
 Every write goes through `ProjectionWriter._write`, under one lock: `catch_up` (fold the log,
 write the styles due), `after_command` (a one-shot command's fast path: only the styles it
 touched, rendered from their aggregates), the background thread of `serve`, and `rebuild`
-(the fold reset in place, then a catch-up). So the sink is called by one thread at a time, a
+(the fold reset in place, then a catch-up). So one write turn runs at a time; within it, the
+styles' files are handed to the sink by one thread, or by `write_threads` at once, one style per
+thread, for a sink that allows it (the file writer: each file is written with fsyncs, which wait on
+the disk without holding the GIL, and each style's file under its own lock), a
 text already written costs no I/O, a style whose file could not be written stays due and is
 tried again after a pause that doubles up to RETRY_MAX_SECONDS (no new event needed), a file
 someone else had edited is kept as a backup and reported once, and the mark never moves back
@@ -21,6 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -108,6 +112,7 @@ class ProjectionWriter:
         versions_of: Callable[[int], Iterable[TrainingVersion]],
         *,
         clock: Callable[[], float] = time.monotonic,
+        write_threads: int = 1,
     ) -> None:
         self.log = log
         self.sink = sink
@@ -124,6 +129,8 @@ class ProjectionWriter:
         self._wake: threading.Event | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._write_threads = write_threads
+        self._pool: ThreadPoolExecutor | None = None  # made at the first turn with several files
 
     # ------------------------------------------------------------------ writing
 
@@ -203,14 +210,13 @@ class ProjectionWriter:
         """
         result = CatchUp(position, waiting=list(waiting))
         at = f"{self._identity()}:{position}"
-        for style_id, text in texts.items():
-            if text is None or self._written.get(style_id) == text:
-                continue  # events that changed nothing in the file (a repeated webhook) cost no I/O
-            try:
-                backup = self.sink.write(style_id, text, at)
-            except (OSError, ValueError) as error:  # a read-only folder, a full disk, a link
-                self._failed(style_id, error, now, result)
+        # Events that changed nothing in a file (a repeated webhook) cost no I/O.
+        changed = [(s, t) for s, t in texts.items() if t is not None and self._written.get(s) != t]
+        for (style_id, text), outcome in zip(changed, self._hand_over(changed, at), strict=True):
+            if isinstance(outcome, OSError | ValueError):  # a read-only folder, a full disk, a link
+                self._failed(style_id, outcome, now, result)
                 continue
+            backup = outcome
             self._retry.pop(style_id, None)
             self._written[style_id] = text
             result.styles_written.append(style_id)
@@ -221,6 +227,22 @@ class ProjectionWriter:
         self._report_backups(result.backups)
         self._mark(at if result.complete else None)
         return result
+
+    def _hand_over(self, changed: list[tuple[int, str]], at: str) -> list[Path | OSError | ValueError | None]:
+        """Each style's text to the sink (several styles at once); per style, the backup it kept
+        or the error that stopped it, in the order given."""
+
+        def write(style_id: int, text: str) -> Path | OSError | ValueError | None:
+            try:
+                return self.sink.write(style_id, text, at)
+            except (OSError, ValueError) as error:
+                return error
+
+        if len(changed) <= 1 or self._write_threads <= 1:
+            return [write(style_id, text) for style_id, text in changed]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._write_threads, thread_name_prefix="projection-file")
+        return list(self._pool.map(lambda item: write(*item), changed))
 
     def _failed(self, style_id: int, error: Exception, now: float, result: CatchUp) -> None:
         failures = self._retry.get(style_id, (0, now))[0] + 1
@@ -302,6 +324,8 @@ class ProjectionWriter:
         if self._wake is not None and self._thread is not None:
             self._wake.set()
             self._thread.join(timeout=10)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     # ------------------------------------------------------------------ reads
 

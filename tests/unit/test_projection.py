@@ -308,14 +308,14 @@ def test_render_is_stable_when_read_twice(style_id: int) -> None:
 def test_kept_entry_texts_render_what_a_whole_render_gives_as_versions_change() -> None:
     ledger = make_ledger()
     kept, whole = StyleDocuments(keep_texts=True), StyleDocuments()
-    position = 0
+    read = [0]  # how far the log was folded
 
     def fold_and_compare() -> None:
-        nonlocal position
-        for position, events in read_batches(ledger.store, position):
+        for last, events in read_batches(ledger.store, read[0]):
             for event in events:
                 kept.apply(event)
                 whole.apply(event)
+            read[0] = last
         text = kept.render(1)
         assert text == whole.render(1)
         assert text == js_stringify(json.loads(text or "null"))
