@@ -28,13 +28,15 @@ from loraledger.application.ledger import Ledger
 from loraledger.application.reconcile import ReconcileReport
 from loraledger.application.reports import ReportResult
 from loraledger.application.sync import SyncReport
-from loraledger.domain.errors import LedgerError
+from loraledger.domain.legacy import LegacyPlan
 from loraledger.projections.writer import CatchUp, ProjectionWriter, replay
 
 if TYPE_CHECKING:
     from loraledger.api.bootstrap import Clients
 
 STORE_CHECK_SECONDS = 1.0
+# Legacy entries recorded per transaction by an import (whole files; a bounded insert and redo).
+IMPORT_BATCH_ENTRIES = 2_000
 
 __all__ = [
     "ImportOutcome",
@@ -201,19 +203,34 @@ class Service:
         return report
 
     def import_path(self, path: Path, style_id: int | None, *, dry_run: bool = False) -> list[ImportOutcome]:
-        outcomes = []
+        """Import every legacy file under `path`, several files per transaction (about
+        IMPORT_BATCH_ENTRIES entries); a refused file is refused alone."""
+        outcomes: list[ImportOutcome] = []
         before = self.projection.head()
+        batch: list[tuple[Path, LegacyPlan]] = []
+
+        def record_batch() -> None:
+            results = self.ledger.imports.import_plans([(p, str(f)) for f, p in batch], dry_run=dry_run)
+            for (found, plan), result in zip(batch, results, strict=True):
+                if isinstance(result, ImportReport):
+                    outcomes.append(ImportOutcome(found, result, (), tuple(plan.problems)))
+                else:
+                    outcomes.append(ImportOutcome(found, None, (str(result),)))
+            batch.clear()
+
+        entries = 0
         for found in find_legacy_files(path, style_id):
             read = read_legacy_file(found)
             if read.plan is None:
+                record_batch()  # the outcomes stay in the files' order
                 outcomes.append(ImportOutcome(found.path, None, read.errors))
                 continue
-            try:
-                report = self.ledger.imports.import_plan(read.plan, str(found.path), dry_run=dry_run)
-            except (LedgerError, ValueError) as refused:  # e.g. a job id that is another version's
-                outcomes.append(ImportOutcome(found.path, None, (str(refused),)))
-                continue
-            outcomes.append(ImportOutcome(found.path, report, (), tuple(read.plan.problems)))
+            batch.append((found.path, read.plan))
+            entries += sum(len(group.entries) for group in read.plan.groups)
+            if entries >= IMPORT_BATCH_ENTRIES:
+                record_batch()
+                entries = 0
+        record_batch()
         if not dry_run:
             touched = {o.report.style_id for o in outcomes if o.report and o.report.events}
             self.projection.after_command(touched, before)
