@@ -66,8 +66,11 @@ class ImportCommands(UseCase):
         report = ImportReport(plan.style_id, source, versions=len(plan.groups))
         index = self.store.style_index(plan.style_id)
         touched: list[Aggregate] = [index]
+        # Every version is added to its style's index in the transaction that creates it, so a
+        # name the index lacks has no version to read.
+        known = set(index.version_names)
         for group in plan.groups:
-            touched.extend(self._import_group(plan.style_id, group, source, report))
+            touched.extend(self._import_group(plan.style_id, group, source, report, known))
         index.add_versions([group.version_name for group in plan.groups])
         if dry_run:
             report.events = sum(len(a.pending_events) for a in touched)
@@ -76,9 +79,11 @@ class ImportCommands(UseCase):
         return report
 
     def _import_group(
-        self, style_id: int, group: VersionGroup, source: str, report: ImportReport
+        self, style_id: int, group: VersionGroup, source: str, report: ImportReport, known: set[str]
     ) -> list[Aggregate]:
-        version = self.store.find_version(style_id, group.version_name)
+        version = (
+            self.store.find_version(style_id, group.version_name) if group.version_name in known else None
+        )
         recorded = frozenset(version.imported_fingerprints) if version else frozenset()
         new_entries = policies.entries_to_record(group, recorded)
         report.already_imported += len(group.entries) - len(new_entries)
