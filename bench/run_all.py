@@ -38,17 +38,17 @@ BENCHES: dict[str, Callable[[list[str]], Report]] = {
 BOUNDS = {
     "first sync 20,000": "process start (~0.3 s of imports) + encoding and appending ~20k events + "
     "one read per existing version (10k per-aggregate SELECTs) + 200 files fsync'd: each is a floor of "
-    "an event-sourced sync run as a new process; see BENCHMARKS.md, first sync",
+    "an event-sourced sync run as a new process; see BENCHMARKS.md, first sync and re-sync",
     "first sync 100,000": "moto's listing dominates a; beyond it: per-version reads and event encoding",
     "re-sync": "process start + one StyleIndex read (all its events decoded) per style; see BENCHMARKS.md",
-    "import of": "one transaction per file (1,000 commits, each an fsync) and two fsyncs per style file "
-    "(1,000 files); per-entry job-index lookups; see BENCHMARKS.md, import",
+    "import of": "per entry a job-index lookup and three events to encode; then the fold, render and "
+    "1,000 files with four fsyncs each; see BENCHMARKS.md, import",
     "webhooks, SQLite, 1 process": "one GIL-bound process: ASGI stack + two cached reads (deep copies) + "
     "commit + the writer thread's file writes; see BENCHMARKS.md, webhooks",
     "webhooks, SQLite, 32 concurrent, first: server CPU": "FastAPI/Starlette/uvicorn per request, the "
     "command's reads and save; see BENCHMARKS.md, webhooks",
-    "freshness": "the writer's turn writes every touched style with two fsyncs each; under a burst a "
-    "turn spans many styles; see BENCHMARKS.md, freshness",
+    "freshness": "the writer's turn writes every touched style with four fsyncs each (8 at a time); "
+    "under a burst a turn spans many styles; see BENCHMARKS.md, webhooks and freshness",
     "webhooks, PostgreSQL": "2 cores shared by 4 workers, PostgreSQL and the client; each worker folds "
     "and writes every style; see BENCHMARKS.md, webhooks",
     "history of": "decoding 1,000 events, then FastAPI's response-model validation of the answer; see "
