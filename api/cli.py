@@ -11,20 +11,18 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 from loraledger.adapters.redaction import escape_controls, install_log_redaction, json_for_terminal, redact
-from loraledger.domain.errors import LedgerError
+from loraledger.api.cli_start import LazyConsole, explained_errors
 from loraledger.domain.naming import NameRejected, parse_style_id, parse_version_name
 from loraledger.domain.parse_duration import parse_duration
 from loraledger.domain.times import parse_time
 
 if TYPE_CHECKING:
-    from rich.console import Console
     from rich.progress import Progress
 
     from loraledger.api.facade import Service
@@ -46,46 +44,9 @@ app = typer.Typer(
 T = TypeVar("T")
 
 
-class _LazyConsole:
-    """A rich Console made at its first use (rich is imported by the commands that print)."""
-
-    def __init__(self, **options: Any) -> None:
-        self._options = options
-        self._console: Console | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._console is None:
-            from rich.console import Console
-
-            self._console = Console(**self._options)
-        return getattr(self._console, name)
-
-
 # Printed text is data (descriptions, paths): no rich markup, emoji codes or highlighting in it.
-out = _LazyConsole(highlight=False, markup=False, emoji=False, soft_wrap=True)
-err = _LazyConsole(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
-
-
-@cache
-def explained_errors() -> tuple[type[BaseException], ...]:
-    """Failures a command explains in one line (exit 1) instead of a traceback."""
-    from loraledger.adapters.runpod import RunPodError
-    from loraledger.adapters.s3_listing import S3ListingError
-    from loraledger.adapters.store import StoreConfigError
-    from loraledger.api.settings import MissingSetting
-    from loraledger.domain.legacy import LegacyDocumentError
-
-    return (
-        MissingSetting,
-        LedgerError,
-        S3ListingError,
-        RunPodError,
-        StoreConfigError,
-        NameRejected,
-        LegacyDocumentError,
-        FileNotFoundError,
-        ValueError,
-    )
+out = LazyConsole(highlight=False, markup=False, emoji=False, soft_wrap=True)
+err = LazyConsole(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
 
 
 def _print_version(value: bool) -> None:

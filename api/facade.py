@@ -29,7 +29,8 @@ from loraledger.application.reconcile import ReconcileReport
 from loraledger.application.reports import ReportResult
 from loraledger.application.sync import SyncReport
 from loraledger.domain.legacy import LegacyPlan
-from loraledger.projections.writer import CatchUp, ProjectionWriter, replay
+from loraledger.projections.replay import replay
+from loraledger.projections.writer import CatchUp, ProjectionWriter
 
 if TYPE_CHECKING:
     from loraledger.api.bootstrap import Clients

@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 from uuid import UUID
@@ -34,8 +33,8 @@ from uuid import UUID
 from eventsourcing.application import Application
 
 from loraledger.domain.training_version import TrainingVersion
-from loraledger.projections.runner import ProjectionRunner, log_identity, read_batches
-from loraledger.projections.training_versions import StyleDocuments, render_document
+from loraledger.projections.runner import ProjectionRunner, log_identity
+from loraledger.projections.training_versions import render_document
 
 WRITER_INTERVAL_SECONDS = 1.0
 WRITER_COALESCE_SECONDS = 0.1
@@ -338,24 +337,3 @@ class ProjectionWriter:
 
     def pending_versions(self) -> list[tuple[int, str]]:
         return self._runner.pending_versions()
-
-
-def replay(log: Application[UUID], until: datetime | None, sink: DocumentSink) -> list[int]:
-    """Write every style's document as it was at `until`; returns the styles written.
-
-    Not through a ProjectionWriter: these are no current state of the log (no position, no
-    mark), and a write error stops the replay (the command says so).
-    """
-    documents = StyleDocuments()
-    for _, events in read_batches(log, 0):
-        for event in events:
-            if until is None or event.timestamp <= until:
-                documents.apply(event)
-    written = []
-    for style_id in documents.styles():
-        text = documents.render(style_id)
-        if text is not None:
-            # No position: an earlier state must never look like the log's current one.
-            sink.write(style_id, text, None)
-            written.append(style_id)
-    return written

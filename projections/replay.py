@@ -1,0 +1,33 @@
+"""Replay: every style's document as it was at a time, into a sink of its own (`replay --out`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from eventsourcing.application import Application
+
+from loraledger.projections.runner import read_batches
+from loraledger.projections.training_versions import StyleDocuments
+from loraledger.projections.writer import DocumentSink
+
+
+def replay(log: Application[UUID], until: datetime | None, sink: DocumentSink) -> list[int]:
+    """Write every style's document as it was at `until`; returns the styles written.
+
+    Not through a ProjectionWriter: these are no current state of the log (no position, no
+    mark), and a write error stops the replay (the command says so).
+    """
+    documents = StyleDocuments()
+    for _, events in read_batches(log, 0):
+        for event in events:
+            if until is None or event.timestamp <= until:
+                documents.apply(event)
+    written = []
+    for style_id in documents.styles():
+        text = documents.render(style_id)
+        if text is not None:
+            # No position: an earlier state must never look like the log's current one.
+            sink.write(style_id, text, None)
+            written.append(style_id)
+    return written
