@@ -17,10 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from loraledger.adapters.files import ProjectionFileWriter
 from loraledger.adapters.legacy_files import find_legacy_files, read_legacy_file
-from loraledger.adapters.runpod_payloads import JobPayload, report_from_payload
 from loraledger.adapters.s3_sync import sync_bucket
 from loraledger.adapters.store import store_answers, write_refusal
-from loraledger.adapters.training_start import start_training
 from loraledger.api.render import history_json
 from loraledger.api.settings import Settings
 from loraledger.application.imports import ImportReport
@@ -33,6 +31,7 @@ from loraledger.projections.replay import replay
 from loraledger.projections.writer import CatchUp, ProjectionWriter
 
 if TYPE_CHECKING:
+    from loraledger.adapters.runpod_payloads import JobPayload
     from loraledger.api.bootstrap import Clients
 
 STORE_CHECK_SECONDS = 1.0
@@ -150,6 +149,8 @@ class Service:
         fields: dict[str, Any],
     ) -> dict[str, Any]:
         """Record the request, ask RunPod, record its answer; returns the version's entry."""
+        from loraledger.adapters.training_start import start_training  # with the RunPod client
+
         webhook_url = self.settings.webhook_url()
         runpod = self.clients.runpod
         try:
@@ -170,6 +171,8 @@ class Service:
         return self.ledger.queries.entry(started.request.style_id, started.request.version_name)
 
     def receive_job_payload(self, payload: JobPayload) -> ReportResult:
+        from loraledger.adapters.runpod_payloads import report_from_payload  # loaded by the HTTP edge
+
         result = self.ledger.reports.apply(report_from_payload(payload), source="webhook")
         self.projection.after_command()
         return result
