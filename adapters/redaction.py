@@ -233,6 +233,14 @@ def _clean_arg(value: Any) -> Any:
     return value if cleaned == text else cleaned
 
 
+_RECORD_ATTRIBUTES: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
+
+
 class RedactingLogFilter(logging.Filter):
     """On a handler: the record's arguments, message and traceback redacted, and the arguments'
     control characters escaped (they come from outside; the format string is ours)."""
@@ -253,6 +261,9 @@ class RedactingLogFilter(logging.Filter):
             if message is not None and redact(message) != message:  # a secret across arguments
                 record.msg, record.args = redact(message), ()
                 record.__dict__.pop("color_message", None)  # uvicorn would format it with the args
+        for name, value in list(vars(record).items()):  # `extra=` fields, as JSON logs print them
+            if name not in _RECORD_ATTRIBUTES and isinstance(value, str):
+                setattr(record, name, escape_controls(redact(value)))
         if record.exc_info and not record.exc_text:
             record.exc_text = escape_controls(
                 redact(logging.Formatter().formatException(record.exc_info)), keep="\n"

@@ -25,6 +25,7 @@ from typing import Any, Final
 import httpx
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception, stop_after_attempt
 
+from loraledger.adapters.metrics import record_retries
 from loraledger.adapters.redaction import redact, register_secrets
 
 __all__ = [
@@ -306,6 +307,7 @@ class RunPodClient:
     def _log_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
         wait = state.next_action.sleep if state.next_action is not None else 0.0
+        record_retries("runpod")
         logger.warning(
             "%s; retrying in %.2fs (attempt %d of %d)",
             exc.message if isinstance(exc, RunPodError) else type(exc).__name__,

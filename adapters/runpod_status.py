@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
+from loraledger.adapters.metrics import record_external_error
 from loraledger.adapters.runpod import RunPodClient, RunPodError
 from loraledger.adapters.runpod_payloads import JobPayload, report_from_payload
 from loraledger.application.reconcile import StatusUnreadable
@@ -23,6 +24,7 @@ class RunPodStatusSource:
         try:
             answer = self.client.status(job_id)
         except (RunPodError, ValueError) as error:  # ValueError: an id that is no URL segment
+            record_external_error("runpod", type(error).__name__)
             raise StatusUnreadable(str(error)) from None
         if answer is None:
             return None

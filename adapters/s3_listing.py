@@ -18,6 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.utils import parse_timestamp
 
+from loraledger.adapters.metrics import record_external_error
 from loraledger.adapters.redaction import mask_credential_shapes, redact
 from loraledger.domain.observations import LoraObject
 
@@ -123,9 +124,13 @@ def list_objects(client: Any, bucket: str, prefix: str) -> Iterator[LoraObject]:
         except StopIteration:
             return
         except ClientError as exc:
-            raise _client_error(exc, bucket, prefix) from exc
+            error = _client_error(exc, bucket, prefix)
+            record_external_error("s3", error.code)
+            raise error from exc
         except BotoCoreError as exc:
-            raise _transport_error(exc, bucket, prefix) from exc
+            error = _transport_error(exc, bucket, prefix)
+            record_external_error("s3", error.code)
+            raise error from exc
         for item in page.get("Contents", ()):
             yield _lora_object(item)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from loraledger.adapters.metrics import record_external_error
 from loraledger.adapters.redaction import redact
 from loraledger.adapters.runpod import RunPodClient, RunPodError
 from loraledger.adapters.runpod_input import build_run_input
@@ -25,6 +26,7 @@ class InvalidRunInput(ValueError):
 class StartedTraining:
     request: TrainingRequest
     job_id: str
+    rule: str | None = None  # the start decision's rule (None when the start was a repeat)
 
 
 def start_training(
@@ -55,15 +57,17 @@ def start_training(
         run_input = build_run_input(extra_input, model_name_field, request.model_name, parameters)
         job = runpod.run(run_input, webhook_url)
     except RunPodError as error:
+        record_external_error("runpod", type(error).__name__)
         # The reason is public (the file, the history): never a secret RunPod quoted back.
         start.record_failure(request, redact(f"RunPod did not start the job: {error}"))
         raise
     try:
-        start.record_start(request, job.id)
+        recorded = start.record_start(request, job.id)
     except JobIdTaken as taken:
         # RunPod's answer cannot be this attempt's: its webhook would land on the other attempt.
         # A bad answer from RunPod, like a refusal: the attempt fails with the reason, never pending.
         reason = f"RunPod answered /run with job id {job.id}, which cannot be this attempt's: {taken}"
         start.record_failure(request, reason)
         raise RunPodError(reason) from None
-    return StartedTraining(request, job.id)
+    rules = [decision.rule for decision in recorded.decisions if decision.source == "start"]
+    return StartedTraining(request, job.id, rules[0] if rules else None)

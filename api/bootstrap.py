@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loraledger.adapters.files import FileSink, ProjectionFileWriter
+from loraledger.adapters.metered_store import MeteredLedgerStore
+from loraledger.adapters.metrics import count_s3_retries
 from loraledger.adapters.redaction import register_secrets
 from loraledger.adapters.s3_listing import make_s3_client
 from loraledger.adapters.store import prepare_store, store_env, store_exists
@@ -44,7 +46,9 @@ class Clients:
     @cached_property
     def s3(self) -> Any:
         self.settings.require_bucket()
-        return make_s3_client(self.settings.s3_endpoint_url, max_attempts=self.settings.s3_max_attempts)
+        client = make_s3_client(self.settings.s3_endpoint_url, max_attempts=self.settings.s3_max_attempts)
+        count_s3_retries(client)
+        return client
 
     @cached_property
     def runpod(self) -> RunPodClient:
@@ -84,7 +88,7 @@ def open_service(
     if create_store:
         prepare_store(settings.database_url)
     env = store_env(settings.database_url, create=create_store)
-    ledger = Ledger.open(env, config=config, clock=clock or utc_now)
+    ledger = Ledger.open(env, config=config, clock=clock or utc_now, store_class=MeteredLedgerStore)
     try:
         files = ProjectionFileWriter(
             Path(settings.output_dir), settings.output_layout, log_head=partial(log_head, ledger.store)

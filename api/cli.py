@@ -1,158 +1,73 @@
-"""`loraledger` on the command line (CONTRACT §6): parse, call one facade method, render.
+"""`loraledger` on the command line (CONTRACT §6, §10): parse, call one facade method, render.
 
-Exit status: 0 on success, 1 on a failure explained in one line, 2 on bad usage (a setting
-whose value cannot be used included). Logs go to stderr; stdout is the command's output only.
+Every command takes `--json` (the result as JSON on stdout, nothing else there; a failure is one
+line on stderr, as without it). Exit status: 0 on success, 1 on a failure explained in one line,
+2 on bad usage (a setting whose value cannot be used included). Logs go to stderr.
+
+Over 350 lines because each command imports what it uses inside itself (so that `--help` and
+`--version` start without the store, the clients and rich), and the commands are one list.
 """
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any
 
 import typer
 
-from loraledger.adapters.redaction import escape_controls, install_log_redaction, json_for_terminal, redact
-from loraledger.api.cli_start import LazyConsole, explained_errors
-from loraledger.domain.naming import NameRejected, parse_style_id, parse_version_name
+from loraledger.adapters.redaction import install_log_redaction, redact
+from loraledger.api.cli_support import (
+    JsonOption,
+    explained,
+    fail,
+    out,
+    parse_json_object,
+    parse_style,
+    parse_version,
+    parse_when,
+    print_json,
+    progress_bar,
+    say,
+    service,
+    settings_for_command,
+)
 from loraledger.domain.parse_duration import parse_duration
-from loraledger.domain.times import parse_time
-
-if TYPE_CHECKING:
-    from rich.progress import Progress
-
-    from loraledger.api.facade import Service
-    from loraledger.api.settings import Settings
 
 # `--help` and `--version` import no more than typer and the few modules above: the store, the
-# clients, pydantic and rich are imported by the commands that use them (CLI start is paid by
-# every command, and by every script that runs one).
+# clients, pydantic, prometheus and rich are imported by the commands that use them (the start
+# is paid by every command, and by every script that runs one).
 
 app = typer.Typer(
     name="loraledger",
     help="Event-sourced record of LoRA training versions.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
     # Plain help text: rendering it with rich costs more than the rest of the process start.
     rich_markup_mode=None,
 )
-T = TypeVar("T")
+StyleOption = Annotated[int | None, typer.Option("--style", parser=parse_style, help="style id")]
 
 
-# Printed text is data (descriptions, paths): no rich markup, emoji codes or highlighting in it.
-out = LazyConsole(highlight=False, markup=False, emoji=False, soft_wrap=True)
-err = LazyConsole(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
-
-
-def _print_version(value: bool) -> None:
+def _show_version(value: bool) -> None:
     if value:
-        import loraledger
+        from importlib.metadata import version as installed_version
 
-        sys.stdout.write(f"loraledger {loraledger.__version__}\n")
+        sys.stdout.write(f"loraledger {installed_version('loraledger')}\n")
         raise typer.Exit()
 
 
 @app.callback()
-def _options(
-    version: Annotated[
+def _root(
+    show_version: Annotated[
         bool,
-        typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit"),
+        typer.Option("--version", callback=_show_version, is_eager=True, help="print the version and exit"),
     ] = False,
 ) -> None:
     """Event-sourced record of LoRA training versions."""
-
-
-def say(line: str) -> None:
-    """One line for a person: secrets redacted, control characters (from S3 keys, files, RunPod)
-    shown as escapes instead of acted on by the terminal."""
-    out.print(escape_controls(redact(line)), markup=False)
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"error: {escape_controls(redact(message))}", markup=False)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def explained() -> Iterator[None]:
-    from eventsourcing.persistence import PersistenceError
-
-    try:
-        yield
-    except PersistenceError as error:
-        fail(f"the event store at LORALEDGER_DATABASE_URL did not answer ({type(error).__name__})")
-    except explained_errors() as error:
-        fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
-
-
-def settings_for_command(**overrides: Any) -> Settings:
-    """The settings, with logging set up from them; a value that cannot be used stops the command
-    before it does anything (one line naming the variable, exit 2)."""
-    from loraledger.api.logging_setup import configure_logging
-    from loraledger.api.settings import SettingsError, load_settings
-
-    try:
-        settings = load_settings(**overrides)
-    except SettingsError as error:
-        fail(str(error), 2)
-    configure_logging(settings.log_format, settings.log_level)
-    return settings
-
-
-@contextmanager
-def service(create_store: bool = True, **overrides: Any) -> Iterator[Service]:
-    from loraledger.api.bootstrap import open_service
-
-    with explained():
-        settings = settings_for_command(**overrides)
-        svc = open_service(settings, create_store=create_store)
-        try:
-            yield svc
-        finally:
-            # Each kept backup was logged as a warning (stderr, in the log format): stdout is
-            # the command's output only, JSON for `--json`.
-            svc.close()
-
-
-def _style(text: str) -> int:
-    try:
-        return parse_style_id(text)
-    except NameRejected as rejected:
-        raise typer.BadParameter(rejected.reason) from None
-
-
-def _version(text: str) -> str:
-    try:
-        return parse_version_name(text)
-    except NameRejected as rejected:
-        raise typer.BadParameter(rejected.reason) from None
-
-
-def _time(text: str) -> datetime:
-    try:
-        return parse_time(text)
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not an ISO-8601 time") from None
-
-
-def _progress(label: str) -> tuple[Progress | None, Callable[[int], None] | None]:
-    if not sys.stdout.isatty():
-        return None, None
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    progress = Progress(
-        TextColumn(label), BarColumn(), TextColumn("{task.completed} objects"), TimeElapsedColumn()
-    )
-    task = progress.add_task(label, total=None)
-    return progress, lambda n: progress.advance(task, n)
-
-
-StyleOption = Annotated[int | None, typer.Option("--style", parser=_style, help="style id")]
 
 
 @app.command()
@@ -160,37 +75,110 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
     workers: Annotated[int, typer.Option(help="server processes (use PostgreSQL for more than 1)")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="log as JSON lines (stdout stays empty)")] = False,
 ) -> None:
     """Run the HTTP API (uvicorn)."""
     import uvicorn
 
+    from loraledger.adapters.metrics import prepare_workers, remove_workers_dir
     from loraledger.api.bootstrap import check_serve_settings
     from loraledger.api.logging_setup import logging_config
 
     with explained():
-        settings = settings_for_command()
+        settings = settings_for_command(**({"log_format": "json"} if as_json else {}))
         check_serve_settings(settings, workers)  # a bad layout, URL or worker count stops here
-    uvicorn.run(
-        "loraledger.api.http:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=logging_config(settings.log_format, settings.log_level, uvicorn=True),
-        log_level=settings.log_level.lower(),
-    )
+    metrics_dir = prepare_workers(workers)  # several workers: their metrics go to files a scrape sums
+    try:
+        uvicorn.run(
+            "loraledger.api.http:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=logging_config(settings.log_format, settings.log_level, uvicorn=True),
+            log_level=settings.log_level.lower(),
+        )
+    finally:
+        remove_workers_dir(metrics_dir)
 
 
 @app.command()
-def sync(style: StyleOption = None) -> None:
-    """Scan the S3 bucket once and apply the matching rules; prints the report."""
+def start(
+    style: Annotated[int, typer.Argument(parser=parse_style, help="style id")],
+    version: Annotated[
+        str | None, typer.Option("--version-name", parser=parse_version, help="V<n>; default: the next")
+    ] = None,
+    parameters: Annotated[
+        dict[str, Any] | None,
+        typer.Option(parser=parse_json_object, metavar="JSON", help="training parameters (a JSON object)"),
+    ] = None,
+    description: Annotated[str | None, typer.Option(help="what this version tries")] = None,
+    extra_input: Annotated[
+        dict[str, Any] | None,
+        typer.Option("--input", parser=parse_json_object, metavar="JSON", help="extra RunPod input"),
+    ] = None,
+    fields: Annotated[
+        dict[str, Any] | None,
+        typer.Option(parser=parse_json_object, metavar="JSON", help="extra entry fields"),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Start a training on RunPod (as POST /styles/{id}/trainings); prints the version's entry."""
     with service() as svc:
-        progress, advance = _progress("listing S3")
+        entry = svc.start(
+            style,
+            version,
+            parameters=parameters or {},
+            description=description,
+            extra_input=extra_input or {},
+            fields=fields or {},
+        )
+    if as_json:
+        print_json(entry)
+    else:
+        say(f"style {style} {entry.get('name')}: {entry.get('status')}, RunPod job {entry.get('id')}")
+
+
+@app.command()
+def annotate(
+    style: Annotated[int, typer.Argument(parser=parse_style, help="style id")],
+    version: Annotated[str, typer.Argument(parser=parse_version, help="version name, e.g. V8")],
+    fields: Annotated[
+        dict[str, Any],
+        typer.Argument(
+            parser=parse_json_object, metavar="JSON", help="fields to set, null clears one; - reads stdin"
+        ),
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Set or clear a version's own fields (as PATCH /styles/{id}/versions/{name})."""
+    set_fields = {key: value for key, value in fields.items() if value is not None}
+    cleared = [key for key, value in fields.items() if value is None]
+    with service() as svc:
+        entry = svc.annotate(style, version, set_fields, cleared)
+    if as_json:
+        print_json(entry)
+    else:
+        said = f"set {', '.join(set_fields) or '-'}; cleared {', '.join(cleared) or '-'}"
+        say(f"style {style} {version}: {said}")
+
+
+@app.command()
+def sync(style: StyleOption = None, as_json: JsonOption = False) -> None:
+    """Scan the S3 bucket once and apply the matching rules; prints the report."""
+    from loraledger.api.render import sync_report_json
+
+    with service() as svc:
+        progress, advance = progress_bar("listing S3") if not as_json else (None, None)
         if progress is not None:
             with progress:
                 report = svc.sync(style, advance)
         else:
             report = svc.sync(style)
+        backups = svc.take_backups()
+    if as_json:
+        print_json({**sync_report_json(report), "backups": [str(path) for path in backups]})
+        return
     say(
         f"scanned {report.scanned}: {report.matched_pending} completed pending versions, "
         f"{report.matched_synced} matched synced versions, {report.created} created, "
@@ -201,20 +189,26 @@ def sync(style: StyleOption = None) -> None:
 
 
 @app.command()
-def rebuild() -> None:
+def rebuild(as_json: JsonOption = False) -> None:
     """Regenerate every JSON file from the event history."""
     with service() as svc:
         result = svc.rebuild()
+        backups = svc.take_backups()
     styles = result.styles_written
-    say(f"wrote {len(styles)} styles: {', '.join(map(str, styles)) or '-'}")
+    if as_json:
+        errors = {str(style_id): reason for style_id, reason in result.errors.items()}
+        backup_paths = [str(path) for path in backups]
+        print_json({"styles": styles, "failed": result.failed, "errors": errors, "backups": backup_paths})
+    else:
+        say(f"wrote {len(styles)} styles: {', '.join(map(str, styles)) or '-'}")
     if result.failed:
         fail(f"the files of styles {', '.join(map(str, result.failed))} could not be written (see above)")
 
 
 @app.command()
 def history(
-    style: Annotated[int, typer.Argument(parser=_style, help="style id")],
-    version: Annotated[str, typer.Argument(parser=_version, help="version name, e.g. V8")],
+    style: Annotated[int, typer.Argument(parser=parse_style, help="style id")],
+    version: Annotated[str, typer.Argument(parser=parse_version, help="version name, e.g. V8")],
     as_json: Annotated[bool, typer.Option("--json", help="print the JSON the HTTP route answers")] = False,
 ) -> None:
     """A version's events and match decisions, oldest first."""
@@ -222,17 +216,19 @@ def history(
 
     with service() as svc:
         answer = svc.history(style, version)
-    if as_json:  # the data as it is: not through rich, which rewrites `:smile:` and `[bold]`;
-        # JSON escapes whatever a terminal would act on, so nothing is redacted here.
-        sys.stdout.write(json_for_terminal(json.dumps(answer, indent=2, ensure_ascii=False)) + "\n")
+    if as_json:
+        print_json(answer)
     else:
         out.print(redact(history_text(answer)), markup=False)  # its lines are escaped already
 
 
 @app.command()
 def replay(
-    until: Annotated[datetime, typer.Option("--until", parser=_time, help="ISO-8601 time; no zone = UTC")],
+    until: Annotated[
+        datetime, typer.Option("--until", parser=parse_when, help="ISO-8601 time; no zone = UTC")
+    ],
     out_dir: Annotated[Path, typer.Option("--out", help="folder to write the files into")],
+    as_json: JsonOption = False,
 ) -> None:
     """Write the JSON files as they were at a time (into a folder other than the live one)."""
     from loraledger.api.facade import ReplayTargetRefused, check_replay_target
@@ -245,7 +241,10 @@ def replay(
         fail(str(refused), 2)
     with service() as svc:
         styles = svc.replay(until, out_dir)
-    say(f"wrote {len(styles)} styles as of {until.isoformat()} into {out_dir}")
+    if as_json:
+        print_json({"styles": styles, "until": until.isoformat(), "out": str(out_dir)})
+    else:
+        say(f"wrote {len(styles)} styles as of {until.isoformat()} into {out_dir}")
 
 
 @app.command("import")
@@ -255,6 +254,7 @@ def import_(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="report what would be recorded; write nothing")
     ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Import legacy training_versions.json files, merging duplicate entries of one version."""
     from loraledger.api.bootstrap import dry_run_overrides
@@ -265,11 +265,36 @@ def import_(
             overrides = dry_run_overrides(settings_for_command())
     with service(create_store=not dry_run, **overrides) as svc:
         outcomes = svc.import_path(path, style, dry_run=dry_run)
-    refused = 0
-    verb = "would record" if dry_run else "recorded"
+    refused = sum(1 for outcome in outcomes if outcome.report is None)
+    if as_json:
+        print_json([_import_json(outcome) for outcome in outcomes])
+    else:
+        _say_imports(outcomes, "would record" if dry_run else "recorded")
+    if not outcomes:
+        fail(f"no training_versions.json found under {path}")
+    if refused:
+        fail(
+            f"{refused} of {len(outcomes)} files refused (see above); the others were recorded"
+            if not dry_run
+            else f"{refused} of {len(outcomes)} files would be refused"
+        )
+
+
+def _import_json(outcome: Any) -> dict[str, Any]:
+    report = outcome.report
+    counts = {} if report is None else {k: v for k, v in asdict(report).items() if k != "decisions"}
+    return {
+        "path": str(outcome.path),
+        "refused": report is None,
+        "errors": list(outcome.errors),
+        "problems": list(outcome.problems),
+        **counts,
+    }
+
+
+def _say_imports(outcomes: list[Any], verb: str) -> None:
     for outcome in outcomes:
         if outcome.report is None:
-            refused += 1
             say(f"{outcome.path}: refused, nothing recorded")
             for error in outcome.errors:
                 say(f"  {error}")
@@ -281,37 +306,30 @@ def import_(
         )
         for problem in outcome.problems:
             say(f"  {problem}")
-    if not outcomes:
-        fail(f"no training_versions.json found under {path}")
-    if refused:
-        fail(
-            f"{refused} of {len(outcomes)} files refused (see above); the others were recorded"
-            if not dry_run
-            else f"{refused} of {len(outcomes)} files would be refused"
-        )
 
 
 @app.command()
 def doctor(
     path: Annotated[Path, typer.Argument(help="a training_versions.json file or a folder tree")],
     style: StyleOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Report duplicates and inconsistencies in legacy files; writes nothing."""
     from loraledger.api.facade import check_legacy_files
 
-    problems = 0
     settings_for_command()  # doctor reads no setting, but a bad one is refused by every command
     with explained():
         checks = check_legacy_files(path, style)
     if not checks:
         fail(f"no training_versions.json found under {path}")
-    for check in checks:
-        problems += len(check.problems)
+    if as_json:
+        print_json([{"path": str(check.path), "problems": check.problems} for check in checks])
+    for check in checks if not as_json else ():
         state = "ok" if not check.problems else f"{len(check.problems)} problems"
         say(f"{check.path}: {state}")
         for problem in check.problems:
             say(f"  {problem}")
-    if problems:
+    if any(check.problems for check in checks):
         raise typer.Exit(1)
 
 
@@ -320,24 +338,31 @@ def reconcile(
     older_than: Annotated[
         str, typer.Option("--older-than", help="pending for longer than this (15m, 2h, 1d)")
     ] = "15m",
+    as_json: JsonOption = False,
 ) -> None:
     """Ask RunPod /status about versions pending too long and apply the answers."""
+    from loraledger.api.render import reconcile_report_json
+
     try:
         age = parse_duration(older_than)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     with service() as svc:
         report = svc.reconcile(age)
-    say(
-        f"checked {report.checked}: {report.applied} applied, {report.still_running} still running, "
-        f"{report.failed_unknown} failed as unknown, {report.waiting} waiting, {len(report.errors)} errors"
-    )
-    for problem in report.errors:
-        say(f"  {problem['style_id']} {problem['version']}: {problem['error']}")
+    if as_json:
+        print_json(reconcile_report_json(report))
+    else:
+        say(
+            f"checked {report.checked}: {report.applied} applied, {report.still_running} still running, "
+            f"{report.failed_unknown} failed as unknown, {report.waiting} waiting, "
+            f"{len(report.errors)} errors"
+        )
+        for problem in report.errors:
+            say(f"  {problem['style_id']} {problem['version']}: {problem['error']}")
     if report.errors:
         raise typer.Exit(1)
 
 
 def main() -> None:
     install_log_redaction()  # a command's warnings go to stderr too
-    app()
+    app(prog_name="loraledger")  # also under `python -m loraledger`: completion is for `loraledger`

@@ -4,6 +4,9 @@ Each command runs one adapter flow or ledger command, then hands the projection 
 styles it touched (api/bootstrap.py builds the parts; projections/writer.py writes the files),
 so a command means the same from either edge and a 2xx answer is already on disk. Methods
 return what the edges render: an entry, a history, a document's text, a report.
+
+Over 350 lines because it is the one list of what the edges can call (every route and command,
+with its outcome logging): split, an edge would have to know which part holds a command.
 """
 
 from __future__ import annotations
@@ -17,16 +20,20 @@ from typing import TYPE_CHECKING, Any
 
 from loraledger.adapters.files import ProjectionFileWriter
 from loraledger.adapters.legacy_files import find_legacy_files, read_legacy_file
+from loraledger.adapters.metrics import timed_run
 from loraledger.adapters.s3_sync import sync_bucket
 from loraledger.adapters.store import store_answers, write_refusal
+from loraledger.api.outcomes import log_decision, log_import_outcomes, log_outcome, log_sync_outcomes
 from loraledger.api.render import history_json
 from loraledger.api.settings import Settings
+from loraledger.api.state import OperatingState, seconds_since
 from loraledger.application.imports import ImportReport
 from loraledger.application.ledger import Ledger
 from loraledger.application.reconcile import ReconcileReport
 from loraledger.application.reports import ReportResult
 from loraledger.application.sync import SyncReport
 from loraledger.domain.legacy import LegacyPlan
+from loraledger.domain.times import parse_time
 from loraledger.projections.replay import replay
 from loraledger.projections.writer import CatchUp, ProjectionWriter
 
@@ -35,12 +42,14 @@ if TYPE_CHECKING:
     from loraledger.api.bootstrap import Clients
 
 STORE_CHECK_SECONDS = 1.0
+READY_LAG_SECONDS = 5.0  # CONTRACT §10: /readyz is 503 when the files are further behind the log
 # Legacy entries recorded per transaction by an import (whole files; a bounded insert and redo).
 IMPORT_BATCH_ENTRIES = 2_000
 
 __all__ = [
     "ImportOutcome",
     "LegacyCheck",
+    "OperatingState",
     "ReplayTargetRefused",
     "Service",
     "check_legacy_files",
@@ -168,13 +177,30 @@ class Service:
             )
         finally:
             self.projection.after_command()
-        return self.ledger.queries.entry(started.request.style_id, started.request.version_name)
+        request = started.request
+        log_outcome(
+            "start",
+            "started",
+            style_id=request.style_id,
+            version=request.version_name,
+            job_id=started.job_id,
+            rule=started.rule,
+        )
+        return self.ledger.queries.entry(request.style_id, request.version_name)
 
     def receive_job_payload(self, payload: JobPayload) -> ReportResult:
         from loraledger.adapters.runpod_payloads import report_from_payload  # loaded by the HTTP edge
 
         result = self.ledger.reports.apply(report_from_payload(payload), source="webhook")
         self.projection.after_command()
+        for decision in result.decisions:
+            log_decision(
+                "webhook",
+                decision,
+                style_id=result.style_id,
+                version=result.version_name,
+                answer=result.result,
+            )
         return result
 
     def annotate(
@@ -183,6 +209,14 @@ class Service:
         """Set or clear user fields; returns the version's entry."""
         version = self.ledger.annotations.annotate(style_id, version_name, set_fields, cleared)
         self.projection.after_command()
+        log_outcome(
+            "annotate",
+            "annotated",
+            style_id=style_id,
+            version=version_name,
+            job_id=version.current_id,
+            fields=sorted([*set_fields, *cleared]),
+        )
         return version.document_entry()
 
     def sync(
@@ -193,17 +227,19 @@ class Service:
         url_base = self.settings.effective_lora_url_base
         assert url_base is not None  # derived from the bucket when not set
         texts: dict[int, str] = {}
-        report = sync_bucket(
-            self.ledger.sync,
-            self.clients.s3,
-            bucket=bucket,
-            prefix=self.settings.s3_prefix,
-            url_base=url_base,
-            only_style=only_style,
-            on_listed=on_listed,
-            on_saved=self.projection.renderer(texts),
-        )
+        with timed_run("sync"):
+            report = sync_bucket(
+                self.ledger.sync,
+                self.clients.s3,
+                bucket=bucket,
+                prefix=self.settings.s3_prefix,
+                url_base=url_base,
+                only_style=only_style,
+                on_listed=on_listed,
+                on_saved=self.projection.renderer(texts),
+            )
         self.projection.after_command(report.styles, before, texts)
+        log_sync_outcomes(report)
         return report
 
     def import_path(self, path: Path, style_id: int | None, *, dry_run: bool = False) -> list[ImportOutcome]:
@@ -218,6 +254,8 @@ class Service:
             for (found, plan), result in zip(batch, results, strict=True):
                 if isinstance(result, ImportReport):
                     outcomes.append(ImportOutcome(found, result, (), tuple(plan.problems)))
+                    if not dry_run:
+                        log_import_outcomes(result)
                 else:
                     outcomes.append(ImportOutcome(found, None, (str(result),)))
             batch.clear()
@@ -247,8 +285,17 @@ class Service:
         self.catch_up()
         pending = self.projection.pending_versions()
         grace = self.settings.effective_reconcile_after
-        report = self.ledger.reconcile.run(pending, status, older_than=older_than, grace=grace)
+        with timed_run("reconcile"):
+            report = self.ledger.reconcile.run(pending, status, older_than=older_than, grace=grace)
         self.catch_up()
+        for done in report.results:
+            log_outcome(
+                "reconcile",
+                str(done["result"]),
+                style_id=int(done["style_id"]),
+                version=str(done["version"]),
+                job_id=done.get("job_id"),
+            )
         return report
 
     # ------------------------------------------------------------------ reads
@@ -268,6 +315,28 @@ class Service:
         up = store_answers(self.settings.database_url, self.ledger.store)
         self._store_checked = (time.monotonic(), up)
         return up
+
+    def operating_state(self, now: datetime) -> OperatingState:
+        """What the state gauges of /metrics show, as of `now`."""
+        summary = self.projection.status_summary()
+        unwritten = self.projection.oldest_unwritten()
+        pending = [parse_time(text) for text in summary.pending_since]
+        return OperatingState(
+            versions=summary.versions,
+            projection_lag_seconds=seconds_since(unwritten, now),
+            pending_oldest_age_seconds=seconds_since(min(pending, default=None), now),
+        )
+
+    def readiness(self, now: datetime) -> str | None:
+        """None when ready (the store answers and takes writes, the files are at most
+        READY_LAG_SECONDS behind the log); else why not."""
+        problem = self.health()
+        if problem is not None:
+            return problem
+        lag = seconds_since(self.projection.oldest_unwritten(), now)
+        if lag > READY_LAG_SECONDS:
+            return f"the files are {lag:.1f} s behind the event log (at most {READY_LAG_SECONDS:g} s)"
+        return None
 
     def health(self) -> str | None:
         """None when healthy; else why not: the store does not answer, or it answers reads but

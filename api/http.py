@@ -12,6 +12,7 @@ method (api/facade.py).
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +28,7 @@ from fastapi.security import APIKeyQuery, HTTPBearer
 from pydantic import BaseModel, Field, StrictInt, ValidationError
 from pydantic_core import to_jsonable_python
 
+from loraledger.adapters.metrics import process_stopped, record_webhook
 from loraledger.adapters.redaction import install_log_redaction, redact, register_secrets
 from loraledger.adapters.runpod import RunPodError
 from loraledger.adapters.runpod_payloads import JobPayload
@@ -35,6 +37,7 @@ from loraledger.adapters.training_start import InvalidRunInput
 from loraledger.api.bootstrap import open_service
 from loraledger.api.facade import Service
 from loraledger.api.limits import BodyLimits
+from loraledger.api.operating import RequestContext, operating_router
 from loraledger.api.render import reconcile_report_json, sync_report_json, webhook_json
 from loraledger.api.schemas import (
     WEBHOOK_RESPONSES,
@@ -204,6 +207,19 @@ async def runpod_webhook(
     service: ServiceDep,
     token: Annotated[str, Query(max_length=512)] = "",
 ) -> dict[str, Any]:
+    try:
+        payload = await _webhook_payload(request, service)
+    except HTTPException as refused:
+        if refused.status_code != 503:  # a 503 is ours (not set up): RunPod sends it again
+            record_webhook("rejected")
+        raise
+    result = await run_in_threadpool(service.receive_job_payload, payload)
+    record_webhook(result.result)
+    response.status_code = 202 if result.result == "unmatched" else 200
+    return webhook_json(result)
+
+
+async def _webhook_payload(request: Request, service: Service) -> JobPayload:
     # `token` documents the parameter; the check reads the raw query, which sees every spelling.
     secret = service.settings.webhook_secret
     if secret is None:
@@ -213,12 +229,9 @@ async def runpod_webhook(
         raise HTTPException(401, "missing or wrong webhook token (it goes once, as ?token=)")
     body = await _read_limited(request, service.settings.webhook_max_bytes)
     try:
-        payload = JobPayload.model_validate_json(body)
+        return JobPayload.model_validate_json(body)
     except ValidationError as error:
         raise HTTPException(422, f"not a RunPod job payload: {_first_error(error)}") from None
-    result = await run_in_threadpool(service.receive_job_payload, payload)
-    response.status_code = 202 if result.result == "unmatched" else 200
-    return webhook_json(result)
 
 
 @router.post(
@@ -340,20 +353,11 @@ def reconcile(
 
 
 @health_router.get(
-    "/healthz",
-    operation_id="healthz",
-    response_model=HealthAnswer,
-    response_model_exclude_unset=True,
-    responses={
-        503: {"model": HealthAnswer, "description": "The event store does not answer, or refuses writes."}
-    },
+    "/healthz", operation_id="healthz", response_model=HealthAnswer, response_model_exclude_unset=True
 )
-def healthz(service: ServiceDep, response: Response) -> dict[str, str]:
-    problem = service.health()
-    if problem is None:
-        return {"status": "ok"}
-    response.status_code = 503
-    return {"status": "unavailable", "detail": problem}
+def healthz() -> dict[str, str]:
+    """Liveness: the process answers. Whether it can serve is /readyz's question."""
+    return {"status": "ok"}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -449,6 +453,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await run_in_threadpool(service.close)
+            process_stopped(os.getpid())
 
     register_secrets(*settings.secret_values())
     # Every log line (uvicorn's access log prints the query) goes out redacted.
@@ -466,6 +471,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(router)
     app.include_router(health_router)
+    app.include_router(operating_router)
     install_error_handlers(app)
     app.add_middleware(
         BodyLimits,
@@ -473,4 +479,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         read_timeout=settings.body_read_timeout,
         route_limits={"/webhooks/runpod": settings.webhook_max_bytes},
     )
+    app.add_middleware(RequestContext)  # outermost: a refused body's answer has its id too
     return app

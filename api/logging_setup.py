@@ -12,10 +12,32 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["JsonFormatter", "TextFormatter", "configure_logging", "logging_config"]
+__all__ = [
+    "JsonFormatter",
+    "RequestIdFilter",
+    "TextFormatter",
+    "configure_logging",
+    "logging_config",
+    "request_id_var",
+]
+
+# The HTTP request being served (api/operating.py sets it); its lines carry it as `request_id`.
+request_id_var: ContextVar[str | None] = ContextVar("loraledger_request_id", default=None)
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds `request_id` to each record logged while a request is served (uvicorn's access line too)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request_id = request_id_var.get()
+        if request_id is not None and not hasattr(record, "request_id"):
+            record.request_id = request_id
+        return True
+
 
 # Every LogRecord has these; anything else on a record came from `extra=`. uvicorn adds
 # `color_message` (its message with terminal colour codes) to its own records: not data.
@@ -58,6 +80,9 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = f"{_utc_time(record)} {record.levelname} {record.name}: {record.getMessage()}"
+        request_id = getattr(record, "request_id", None)
+        if request_id is not None:
+            line += f" [request {request_id}]"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         if record.stack_info:
@@ -72,7 +97,10 @@ def logging_config(log_format: str, level: str, *, uvicorn: bool = False) -> dic
     loggers: dict[str, Any] = {"loraledger": {"level": level, "handlers": ["stderr"], "propagate": False}}
     # Every line goes out redacted: the access log prints request paths with their query (`?token=`),
     # and error texts may quote secrets back (adapters/redaction.py).
-    filters: dict[str, Any] = {"redact": {"()": "loraledger.adapters.redaction.RedactingLogFilter"}}
+    filters: dict[str, Any] = {
+        "request_id": {"()": "loraledger.api.logging_setup.RequestIdFilter"},
+        "redact": {"()": "loraledger.adapters.redaction.RedactingLogFilter"},
+    }
     if uvicorn:
         loggers |= {
             "uvicorn": {"level": level, "handlers": ["stderr"], "propagate": False},
@@ -93,7 +121,7 @@ def logging_config(log_format: str, level: str, *, uvicorn: bool = False) -> dic
                 "class": "logging.StreamHandler",
                 "stream": "ext://sys.stderr",
                 "formatter": "loraledger",
-                "filters": ["redact"],
+                "filters": ["request_id", "redact"],
             }
         },
         "loggers": loggers,

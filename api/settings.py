@@ -6,6 +6,10 @@ anything runs, in one line naming the environment variable (`SettingsError`).
 
 from __future__ import annotations
 
+import difflib
+import os
+import re
+from collections.abc import Mapping
 from datetime import timedelta
 from functools import cached_property
 from typing import Any, Literal
@@ -14,10 +18,14 @@ from urllib.parse import quote, unquote, urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from loraledger.adapters.file_layout import parse_layout
 from loraledger.adapters.s3_listing import default_lora_url_base
 from loraledger.domain.parse_duration import parse_duration
 
 ENV_PREFIX = "LORALEDGER_"
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
+# Variables of the test suite, read by its fixtures only: not settings of the service.
+TEST_VARIABLES_PREFIX = "LORALEDGER_TEST_"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_RECONCILE_AFTER = timedelta(hours=1)
 
@@ -110,6 +118,41 @@ class Settings(BaseSettings):
     def _empty_secret_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
+    @field_validator("output_layout")
+    @classmethod
+    def _layout(cls, value: str) -> str:
+        parse_layout(value)  # LayoutError (a ValueError) says what is wrong and what is accepted
+        return value
+
+    @field_validator("runpod_endpoint_id")
+    @classmethod
+    def _endpoint_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", value):
+            raise ValueError("use the endpoint id RunPod shows: 1-128 of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme
+        if value != "memory://" and scheme not in DATABASE_SCHEMES:
+            raise ValueError("use sqlite:///PATH or postgresql://user:password@host:port/database")
+        return value
+
+    @field_validator("runpod_base_url", "public_url", "s3_endpoint_url", "lora_url_base")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 -- a port that is not a number raises here
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("use an http:// or https:// URL with a host, such as https://example.com")
+        return value
+
     @cached_property
     def effective_lora_url_base(self) -> str | None:
         """`LORALEDGER_LORA_URL_BASE`, else derived from the bucket and endpoint (§3)."""
@@ -186,3 +229,24 @@ def describe_settings_error(error: ValidationError) -> str:
         message = str(item.get("msg", "invalid value")).removeprefix("Value error, ")
         problems.append(f"{variable}: {' '.join(message.split())}")
     return "; ".join(problems)
+
+
+def known_variables() -> list[str]:
+    return sorted(f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields)
+
+
+def unknown_settings(environ: Mapping[str, str] | None = None) -> list[str]:
+    """A warning for each `LORALEDGER_*` variable no setting reads (a typo stays unnoticed
+    otherwise), naming the closest known one."""
+    known = known_variables()
+    warnings = []
+    for name in sorted(os.environ if environ is None else environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in known or upper.startswith(TEST_VARIABLES_PREFIX):
+            continue
+        # Compared without the prefix, which every name shares and would make any two look alike.
+        suffixes = [variable.removeprefix(ENV_PREFIX) for variable in known]
+        close = difflib.get_close_matches(upper.removeprefix(ENV_PREFIX), suffixes, n=1, cutoff=0.6)
+        hint = f"; did you mean {ENV_PREFIX}{close[0]}?" if close else ""
+        warnings.append(f"{name} is not a loraledger setting and is ignored{hint}")
+    return warnings

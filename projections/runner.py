@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
 from typing import cast
 from uuid import UUID
 
@@ -19,6 +20,16 @@ from eventsourcing.domain import CanMutateAggregate
 from loraledger.projections.training_versions import StyleDocuments, is_training_version_topic
 
 READ_BATCH = 2_000
+# Every version belongs to a style: the one kind of subject, named in the metrics' `kind` label.
+SUBJECT_KIND = "style"
+
+
+@dataclass(slots=True)
+class StatusSummary:
+    """Versions counted by (subject kind, status); the request times of the pending ones."""
+
+    versions: dict[tuple[str, str], int] = field(default_factory=dict)
+    pending_since: list[str] = field(default_factory=list)
 
 
 def log_identity(log: Application[UUID]) -> str:
@@ -122,6 +133,22 @@ class ProjectionRunner:
         self.fold()
         with self._lock:
             return self.documents.styles()
+
+    def status_summary(self) -> StatusSummary:
+        """How many versions there are by subject kind and status, and when the oldest pending
+        training was requested, as of now."""
+        self.fold()
+        summary = StatusSummary()
+        with self._lock:
+            for style_id in self.documents.styles():
+                for version in self.documents.versions(style_id):
+                    status = str(version.status or "unknown")
+                    key = (SUBJECT_KIND, status)
+                    summary.versions[key] = summary.versions.get(key, 0) + 1
+                    requested = version.entry.get("timestamp")
+                    if status == "pending" and isinstance(requested, str):
+                        summary.pending_since.append(requested)
+        return summary
 
     def pending_versions(self) -> list[tuple[int, str]]:
         """(style, version name) of every version whose training is pending, as of now."""

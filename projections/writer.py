@@ -14,6 +14,9 @@ someone else had edited is kept as a backup and reported once, and the mark neve
 (it is removed while some file is not current, so the next one-shot command catches up on
 every style instead of only its own).
 
+Over 350 lines because every write turn (catch-up, fast path, background thread, rebuild) shares
+one lock, one retry state and one mark: split, they would have to share them across modules.
+
 Lock order: `_write_lock`, then the runner's own lock (inside its methods). Reads take only the
 runner's lock: they never wait for file I/O.
 """
@@ -26,6 +29,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 from uuid import UUID
@@ -33,7 +37,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 
 from loraledger.domain.training_version import TrainingVersion
-from loraledger.projections.runner import ProjectionRunner, log_identity
+from loraledger.projections.runner import ProjectionRunner, StatusSummary, log_identity
 from loraledger.projections.training_versions import render_document
 
 WRITER_INTERVAL_SECONDS = 1.0
@@ -130,6 +134,7 @@ class ProjectionWriter:
         self._thread: threading.Thread | None = None
         self._write_threads = write_threads
         self._pool: ThreadPoolExecutor | None = None  # made at the first turn with several files
+        self._current_through = 0  # every file holds the log's state through this position
 
     # ------------------------------------------------------------------ writing
 
@@ -225,6 +230,8 @@ class ProjectionWriter:
             self._runner.mark_due(result.failed)  # still due: written on a later turn
         self._report_backups(result.backups)
         self._mark(at if result.complete else None)
+        if result.complete:
+            self._current_through = max(self._current_through, position)
         return result
 
     def _hand_over(self, changed: list[tuple[int, str]], at: str) -> list[Path | OSError | ValueError | None]:
@@ -337,3 +344,21 @@ class ProjectionWriter:
 
     def pending_versions(self) -> list[tuple[int, str]]:
         return self._runner.pending_versions()
+
+    def status_summary(self) -> StatusSummary:
+        return self._runner.status_summary()
+
+    def oldest_unwritten(self) -> datetime | None:
+        """When the oldest event the files do not hold yet was recorded; None when they hold all.
+
+        What this process's writer has written: in server mode its thread writes every event,
+        whichever process recorded it, within about a second."""
+        after = self._current_through
+        if (self.log.recorder.max_notification_id() or 0) <= after:
+            return None
+        first = self.log.recorder.select_notifications(after + 1, 1)
+        if not first:
+            return None
+        event = self.log.mapper.to_domain_event(first[0])
+        moment = getattr(event, "timestamp", None)
+        return moment if isinstance(moment, datetime) else None

@@ -244,6 +244,9 @@ def test_every_answer_has_its_documented_shape_and_the_bytes_json_dumps_writes(
     health = server.client.get("/healthz")
     docs.check("healthz", health, 200)
     assert health.content == b'{"status":"ok"}'
+    ready = server.client.get("/readyz")
+    docs.check("readyz", ready, 200)
+    assert ready.content == b'{"status":"ok"}'
 
     documented = {
         (operation["operationId"], int(status))
@@ -265,7 +268,7 @@ def test_every_answer_has_its_documented_shape_and_the_bytes_json_dumps_writes(
             "annotateVersion",
             "rebuildProjections",
             "reconcile",
-            "healthz",
+            "readyz",
         )
     } | {("syncS3", 502)}, sorted(documented - docs.seen)
 
@@ -300,9 +303,10 @@ def test_with_the_store_away_health_and_routes_answer_the_documented_503(
     server.started_job(1, "V1")
     db_proxy.cut()
     try:
-        health = server.client.get("/healthz")
-        docs.check("healthz", health, 503)
-        assert health.content == b'{"status":"unavailable","detail":"the event store does not answer"}'
+        docs.check("healthz", server.client.get("/healthz"), 200)  # alive: no restart wanted
+        ready = server.client.get("/readyz")
+        docs.check("readyz", ready, 503)
+        assert ready.content == b'{"status":"unavailable","detail":"the event store does not answer"}'
         docs.check("getTrainingVersions", server.client.get("/styles/1/training_versions.json"), 503)
     finally:
         db_proxy.restore()

@@ -44,7 +44,8 @@ ROUTES: dict[str, tuple[str, str, set[int], set[int], str | None]] = {
     ),
     "rebuildProjections": ("post", "/projections/rebuild", {200}, {401, 503}, "apiToken"),
     "reconcile": ("post", "/reconcile", {200}, {401, 422, 503}, "apiToken"),
-    "healthz": ("get", "/healthz", {200}, {503}, None),
+    "healthz": ("get", "/healthz", {200}, set(), None),
+    "readyz": ("get", "/readyz", {200}, {503}, None),
 }
 
 
@@ -119,7 +120,7 @@ def test_error_bodies_are_a_detail_sentence_or_for_422_the_list_of_problems(open
     for op_id, (*_, errors, _) in ROUTES.items():
         operation = operations[op_id][2]
         for status in errors - {422}:
-            expected = "HealthAnswer" if op_id == "healthz" else "ErrorBody"
+            expected = "HealthAnswer" if op_id == "readyz" else "ErrorBody"
             ref = operation["responses"][str(status)]["content"]["application/json"]["schema"]["$ref"]
             assert ref == f"#/components/schemas/{expected}", (op_id, status)
         if 422 in errors:

@@ -19,7 +19,7 @@ import pytest
 
 from loraledger.adapters.store import postgres_connection, store_env
 from loraledger.api.bootstrap import open_service
-from loraledger.api.settings import Settings, SettingsError, load_settings
+from loraledger.api.settings import Settings, SettingsError, load_settings, unknown_settings
 from tests.integration.test_cli import DOCUMENT, Cli, make_cli, one_line, write_document
 from tests.support.server import free_port
 from tests.support.stores import drop_schema, postgres_url
@@ -68,6 +68,15 @@ BAD_SETTINGS = {
     "LORALEDGER_S3_MAX_ATTEMPTS": ("many", "integer"),
     "LORALEDGER_LOG_FORMAT": ("xml", "'text' or 'json'"),
     "LORALEDGER_LOG_LEVEL": ("loud", "DEBUG, INFO, WARNING"),
+    "LORALEDGER_DATABASE_URL": ("mysql://db/ledger", "sqlite:///PATH or postgresql://"),
+    "LORALEDGER_OUTPUT_LAYOUT": ("/srv/{style_id}.json", "relative to the output directory"),
+    "LORALEDGER_RUNPOD_BASE_URL": ("api.runpod.ai/v2", "http:// or https:// URL"),
+    "LORALEDGER_PUBLIC_URL": ("ftp://ledger.example", "http:// or https:// URL"),
+    "LORALEDGER_S3_ENDPOINT_URL": ("http://:9000", "with a host"),
+    "LORALEDGER_LORA_URL_BASE": ("https://cdn.example:port/", "http:// or https:// URL"),
+    "LORALEDGER_RUNPOD_ENDPOINT_ID": ("abc/../x", "1-128 of A-Z"),
+    "LORALEDGER_BODY_READ_TIMEOUT": ("0", "greater than 0"),
+    "LORALEDGER_MAX_BODY_BYTES": ("1MB", "integer"),
 }
 
 
@@ -115,6 +124,24 @@ def test_every_command_refuses_a_bad_duration_when_it_starts(cli: Cli, args: lis
         "error: LORALEDGER_RECONCILE_GRACE: duration '1hour' is not like 15m, 2h, 90s, 1d or 1h30m"
     )
     assert not cli.db_path.parent.exists()
+
+
+def test_an_unknown_loraledger_variable_is_a_warning_naming_the_closest_setting(cli: Cli) -> None:
+    legacy_file(cli)
+
+    result = cli.run("doctor", "styles", LORALEDGER_LOG_LEVLE="DEBUG", LORALEDGER_TEST_POSTGRES_URL="x")
+
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    line = one_line(result.stderr)
+    assert "WARNING" in line and "LORALEDGER_LOG_LEVLE is not a loraledger setting" in line, line
+    assert line.endswith("did you mean LORALEDGER_LOG_LEVEL?"), line
+    assert "TEST_POSTGRES" not in result.stderr  # the test suite's own variables are no typo
+
+
+def test_unknown_variables_far_from_every_setting_are_named_without_a_guess() -> None:
+    warnings = unknown_settings({"LORALEDGER_ZZZ": "1", "LORALEDGER_LOG_FORMAT": "json", "PATH": "/bin"})
+
+    assert warnings == ["LORALEDGER_ZZZ is not a loraledger setting and is ignored"]
 
 
 def test_several_bad_settings_are_named_together_in_one_line(cli: Cli) -> None:

@@ -1,10 +1,10 @@
 """The database goes away and comes back (PostgreSQL behind a TCP proxy that is cut, then
 restored; the real PostgreSQL server is never stopped).
 
-Expected: `/healthz` answers 503 within a few seconds; a webhook during the outage gets a 5xx
-(so RunPod delivers it again) and nothing is half-recorded; once the database is back, `/healthz`
-is 200 and webhooks are applied, without restarting the process; the database password never
-shows in a log line or an answer.
+Expected: `/readyz` answers 503 within a few seconds while `/healthz` (liveness) stays 200; a
+webhook during the outage gets a 5xx (so RunPod delivers it again) and nothing is half-recorded;
+once the database is back, `/readyz` is 200 and webhooks are applied, without restarting the
+process; the database password never shows in a log line or an answer.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def _db_tracebacks_only(server: LedgerServer) -> None:
 
 
 @pytest.mark.postgres
-def test_database_away_healthz_says_503_within_seconds(
+def test_database_away_readyz_says_503_within_seconds_and_healthz_stays_200(
     db_proxy: TcpProxy, make_server: ServerFactory
 ) -> None:
     server, bodies = _prepared(db_proxy, make_server)
@@ -83,6 +83,7 @@ def test_database_away_healthz_says_503_within_seconds(
         status = _health(server.base_url, timeout=HEALTH_DEADLINE)
         took = time.monotonic() - cut_at
         assert status == 503 and took <= HEALTH_DEADLINE, (status, took)
+        assert httpx.get(f"{server.base_url}/healthz", timeout=HEALTH_DEADLINE).status_code == 200
         # and a webhook is answered (with a 5xx, so RunPod delivers it again) within RunPod's patience
         began = time.monotonic()
         answer, _ = _post(server.webhook_url(), bodies["V2"], timeout=WEBHOOK_DEADLINE)
@@ -125,7 +126,7 @@ def test_database_away_then_back_the_service_recovers_without_restart(
     # It comes back.
     db_proxy.restore()
     back_at = time.monotonic()
-    assert wait_for(lambda: _health(server.base_url, 60) == 200, 90, 0.2), "healthz never recovered"
+    assert wait_for(lambda: _health(server.base_url, 60) == 200, 90, 0.2), "readyz never recovered"
     healthy_after = time.monotonic() - back_at
     assert server.running and server.process is not None and server.process.pid == pid, "it was restarted"
 
@@ -155,12 +156,12 @@ def test_database_away_then_back_the_service_recovers_without_restart(
     _db_tracebacks_only(server)
     figures(
         "database away and back (PostgreSQL via TCP proxy)",
-        healthz_during_outage=f"{health_status} after {unhealthy_after:.1f} s",
+        readyz_during_outage=f"{health_status} after {unhealthy_after:.1f} s",
         webhook_during_outage=during,
         start_during_outage=start_status,
         outage_answers_within_s=f"{outage_answers_after:.1f}",
         read_during_outage=read_status,
-        healthz_200_after_restore_s=f"{healthy_after:.1f}",
+        readyz_200_after_restore_s=f"{healthy_after:.1f}",
         redelivered_after=redelivered,
         restarts=0,
         unhandled_500_logged=server.stderr_text().count("Exception in ASGI application"),
@@ -170,7 +171,7 @@ def test_database_away_then_back_the_service_recovers_without_restart(
 
 def _health(base_url: str, timeout: float) -> int | str:
     try:
-        return httpx.get(f"{base_url}/healthz", timeout=timeout).status_code
+        return httpx.get(f"{base_url}/readyz", timeout=timeout).status_code
     except httpx.HTTPError as error:
         return type(error).__name__
 

@@ -197,7 +197,7 @@ def test_the_webhook_secret_is_required_and_an_empty_one_is_no_secret(make_serve
     assert set(answers.values()) == {503}, answers
 
 
-@pytest.mark.parametrize("name", ["require_api_token", "runpod_webhook"])
+@pytest.mark.parametrize("name", ["require_api_token", "_webhook_payload"])
 def test_tokens_are_compared_in_constant_time(name: str) -> None:
     """The check that guards each secret calls `secrets.compare_digest` (or hmac's), and nothing in
     api/ compares a secret with `==`, `!=` or `in`."""

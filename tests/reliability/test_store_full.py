@@ -1,8 +1,8 @@
 """The store answers reads but refuses writes: its disk is full, or it went read-only.
 
-Expected: each write is a 503 that records nothing; `/healthz` does not claim to be healthy while
-the last write failed that way (503, saying why); reads go on; once a write succeeds again
-`/healthz` is 200, without a restart; no traceback in the log (the harness checks).
+Expected: each write is a 503 that records nothing; `/readyz` does not claim to be ready while
+the last write failed that way (503, saying why) and `/healthz` (liveness) stays 200; reads go on;
+once a write succeeds again `/readyz` is 200, without a restart; no traceback in the log (the harness checks).
 
 PostgreSQL: a trigger on the event table raises what PostgreSQL raises on a full disk (SQLSTATE
 53100) or on a read-only server (25006, a hot standby after a fail-over). SQLite: the database
@@ -33,7 +33,8 @@ FOR EACH STATEMENT EXECUTE FUNCTION {schema}.refuse_writes();
 
 
 def _health(server: LedgerServer) -> tuple[int, str]:
-    response = server.client.get("/healthz")
+    assert server.client.get("/healthz").status_code == 200  # alive all along: no restart wanted
+    response = server.client.get("/readyz")
     return response.status_code, response.text
 
 
@@ -71,7 +72,7 @@ def _writes_refused_then_allowed(
     ],
     ids=["disk-full", "read-only"],
 )
-def test_postgresql_refusing_writes_makes_healthz_503_until_a_write_succeeds(
+def test_postgresql_refusing_writes_makes_readyz_503_until_a_write_succeeds(
     make_server: ServerFactory, sqlstate: str, message: str, why: str
 ) -> None:
     server = make_server(postgres=True)  # a fresh schema, dropped at teardown
@@ -105,7 +106,7 @@ def small_filesystem(path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
 
 
-def test_sqlite_on_a_full_disk_makes_healthz_503_until_a_write_succeeds(
+def test_sqlite_on_a_full_disk_makes_readyz_503_until_a_write_succeeds(
     make_server: ServerFactory, tmp_path: Path
 ) -> None:
     with small_filesystem(tmp_path / "disk") as disk:

@@ -223,3 +223,18 @@ def test_the_log_filter_catches_a_secret_split_across_arguments() -> None:
     RedactingLogFilter().filter(record)
 
     assert record.getMessage() == MASK and "color_message" not in record.__dict__
+
+
+def test_extra_fields_of_a_json_log_line_are_redacted_too() -> None:
+    from loraledger.api.logging_setup import JsonFormatter
+
+    secret = "extra-Field-Secret-91ab"
+    register_secrets(secret)
+    record = logging.LogRecord("loraledger.outcomes", logging.INFO, __file__, 1, "outcome", None, None)
+    record.key = f"prefix/{secret}\x1b[2J.safetensors"  # as `extra={"key": ...}` sets it
+    record.count = 3
+
+    RedactingLogFilter().filter(record)
+    line = json.loads(JsonFormatter().format(record))
+
+    assert line["key"] == f"prefix/{MASK}\\x1b[2J.safetensors" and line["count"] == 3
