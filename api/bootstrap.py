@@ -11,21 +11,26 @@ from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property, partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loraledger.adapters.file_edit_intake import FileEditIntake
 from loraledger.adapters.files import FileSink, ProjectionFileWriter
 from loraledger.adapters.metered_store import MeteredLedgerStore
 from loraledger.adapters.metrics import count_s3_retries
 from loraledger.adapters.redaction import register_secrets
-from loraledger.adapters.runpod import RunPodClient
-from loraledger.adapters.runpod_status import RunPodStatusSource
 from loraledger.adapters.s3_listing import make_s3_client
 from loraledger.adapters.store import prepare_store, store_env, store_exists
 from loraledger.api.facade import Service
 from loraledger.api.settings import Settings
 from loraledger.application.ledger import Ledger, LedgerConfig, utc_now
 from loraledger.projections.writer import ProjectionWriter, log_head
+
+# Style files written at once by one write turn (their fsyncs overlap; each style has its own lock).
+FILE_WRITE_THREADS = 8
+
+if TYPE_CHECKING:  # imported when first used: a command that never asks RunPod never loads httpx
+    from loraledger.adapters.runpod import RunPodClient
+    from loraledger.adapters.runpod_status import RunPodStatusSource
 
 __all__ = ["Clients", "ServeRefused", "check_serve_settings", "dry_run_overrides", "open_service"]
 
@@ -49,6 +54,8 @@ class Clients:
 
     @cached_property
     def runpod(self) -> RunPodClient:
+        from loraledger.adapters.runpod import RunPodClient
+
         endpoint_id, api_key = self.settings.require_runpod()
         return RunPodClient(
             self.settings.runpod_base_url,
@@ -61,6 +68,8 @@ class Clients:
     @cached_property
     def runpod_status(self) -> RunPodStatusSource:
         """RunPod's `/status`, as reconcile asks it."""
+        from loraledger.adapters.runpod_status import RunPodStatusSource
+
         return RunPodStatusSource(self.runpod)
 
     def folder_sink(self, out_dir: Path) -> FileSink:
@@ -94,7 +103,14 @@ def open_service(
         ledger.close()
         raise
     sink = FileSink(files)
-    projection = ProjectionWriter(ledger.store, sink, files, ledger.queries.style_versions, edits=sink)
+    projection = ProjectionWriter(
+        ledger.store,
+        sink,
+        files,
+        ledger.queries.style_versions,
+        edits=sink,
+        write_threads=FILE_WRITE_THREADS,
+    )
     return Service(settings, ledger, projection, files, Clients(settings))
 
 

@@ -3,6 +3,9 @@
 Every command takes `--json` (the result as JSON on stdout, nothing else there; a failure is one
 line on stderr, as without it). Exit status: 0 on success, 1 on a failure explained in one line,
 2 on bad usage (a setting whose value cannot be used included). Logs go to stderr.
+
+Over 350 lines because each command imports what it uses inside itself (so that `--help` and
+`--version` start without the store, the clients and rich), and the commands are one list.
 """
 
 from __future__ import annotations
@@ -10,15 +13,12 @@ from __future__ import annotations
 import sys
 from dataclasses import asdict
 from datetime import datetime
-from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from loraledger.adapters.metrics import prepare_workers, remove_workers_dir
 from loraledger.adapters.redaction import install_log_redaction, redact
-from loraledger.api.bootstrap import check_serve_settings, dry_run_overrides
 from loraledger.api.cli_support import (
     JsonOption,
     explained,
@@ -34,10 +34,11 @@ from loraledger.api.cli_support import (
     service,
     settings_for_command,
 )
-from loraledger.api.facade import ReplayTargetRefused, check_legacy_files, check_replay_target
-from loraledger.api.logging_setup import logging_config
-from loraledger.api.render import history_text, reconcile_report_json, sync_report_json
 from loraledger.domain.parse_duration import parse_duration
+
+# `--help` and `--version` import no more than typer and the few modules above: the store, the
+# clients, pydantic, prometheus and rich are imported by the commands that use them (the start
+# is paid by every command, and by every script that runs one).
 
 app = typer.Typer(
     name="loraledger",
@@ -45,12 +46,16 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
+    # Plain help text: rendering it with rich costs more than the rest of the process start.
+    rich_markup_mode=None,
 )
 StyleOption = Annotated[int | None, typer.Option("--style", parser=parse_style, help="style id")]
 
 
 def _show_version(value: bool) -> None:
     if value:
+        from importlib.metadata import version as installed_version
+
         sys.stdout.write(f"loraledger {installed_version('loraledger')}\n")
         raise typer.Exit()
 
@@ -74,6 +79,10 @@ def serve(
 ) -> None:
     """Run the HTTP API (uvicorn)."""
     import uvicorn
+
+    from loraledger.adapters.metrics import prepare_workers, remove_workers_dir
+    from loraledger.api.bootstrap import check_serve_settings
+    from loraledger.api.logging_setup import logging_config
 
     with explained():
         settings = settings_for_command(**({"log_format": "json"} if as_json else {}))
@@ -157,6 +166,8 @@ def annotate(
 @app.command()
 def sync(style: StyleOption = None, as_json: JsonOption = False) -> None:
     """Scan the S3 bucket once and apply the matching rules; prints the report."""
+    from loraledger.api.render import sync_report_json
+
     with service() as svc:
         progress, advance = progress_bar("listing S3") if not as_json else (None, None)
         if progress is not None:
@@ -201,6 +212,8 @@ def history(
     as_json: Annotated[bool, typer.Option("--json", help="print the JSON the HTTP route answers")] = False,
 ) -> None:
     """A version's events and match decisions, oldest first."""
+    from loraledger.api.render import history_text
+
     with service() as svc:
         answer = svc.history(style, version)
     if as_json:
@@ -218,6 +231,8 @@ def replay(
     as_json: JsonOption = False,
 ) -> None:
     """Write the JSON files as they were at a time (into a folder other than the live one)."""
+    from loraledger.api.facade import ReplayTargetRefused, check_replay_target
+
     with explained():
         live = Path(settings_for_command().output_dir)
     try:
@@ -242,6 +257,8 @@ def import_(
     as_json: JsonOption = False,
 ) -> None:
     """Import legacy training_versions.json files, merging duplicate entries of one version."""
+    from loraledger.api.bootstrap import dry_run_overrides
+
     overrides: dict[str, Any] = {}
     if dry_run:
         with explained():
@@ -298,6 +315,8 @@ def doctor(
     as_json: JsonOption = False,
 ) -> None:
     """Report duplicates and inconsistencies in legacy files; writes nothing."""
+    from loraledger.api.facade import check_legacy_files
+
     settings_for_command()  # doctor reads no setting, but a bad one is refused by every command
     with explained():
         checks = check_legacy_files(path, style)
@@ -322,6 +341,8 @@ def reconcile(
     as_json: JsonOption = False,
 ) -> None:
     """Ask RunPod /status about versions pending too long and apply the answers."""
+    from loraledger.api.render import reconcile_report_json
+
     try:
         age = parse_duration(older_than)
     except ValueError as error:

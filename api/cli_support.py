@@ -13,49 +13,76 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, Any, NoReturn, TypeVar
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from eventsourcing.persistence import PersistenceError
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from loraledger.adapters.redaction import escape_controls, json_for_terminal, redact
-from loraledger.adapters.runpod import RunPodError
-from loraledger.adapters.s3_listing import S3ListingError
-from loraledger.adapters.store import StoreConfigError
-from loraledger.api.bootstrap import open_service
-from loraledger.api.facade import Service
-from loraledger.api.logging_setup import configure_logging
-from loraledger.api.settings import MissingSetting, Settings, SettingsError, load_settings, unknown_settings
 from loraledger.domain.errors import LedgerError
-from loraledger.domain.legacy import LegacyDocumentError
 from loraledger.domain.naming import NameRejected, parse_style_id, parse_version_name
 from loraledger.domain.times import parse_time
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from loraledger.api.facade import Service
+    from loraledger.api.settings import Settings
+
+# What a command needs beyond parsing (the store, the clients, pydantic, rich) is imported when it
+# is first used: `--help` and `--version` start without them.
 
 JsonOption = Annotated[
     bool, typer.Option("--json", help="print the result as JSON on stdout (and nothing else there)")
 ]
 
+
+class LazyConsole:
+    """A rich Console made at its first use."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
 # Printed text is data (descriptions, paths): no rich markup, emoji codes or highlighting in it.
-out = Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
+out = LazyConsole(highlight=False, markup=False, emoji=False, soft_wrap=True)
+err = LazyConsole(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
 T = TypeVar("T")
 log = logging.getLogger("loraledger.api.cli")
 
-# Failures a command explains in one line (exit 1) instead of a traceback.
-EXPLAINED = (
-    PersistenceError,
-    MissingSetting,
-    LedgerError,
-    S3ListingError,
-    RunPodError,
-    StoreConfigError,
-    NameRejected,
-    LegacyDocumentError,
-    FileNotFoundError,
-    ValueError,
-)
+
+@cache
+def explained_errors() -> tuple[type[BaseException], ...]:
+    """Failures a command explains in one line (exit 1) instead of a traceback."""
+    from eventsourcing.persistence import PersistenceError
+
+    from loraledger.adapters.runpod import RunPodError
+    from loraledger.adapters.s3_listing import S3ListingError
+    from loraledger.adapters.store import StoreConfigError
+    from loraledger.api.settings import MissingSetting
+    from loraledger.domain.legacy import LegacyDocumentError
+
+    return (
+        PersistenceError,
+        MissingSetting,
+        LedgerError,
+        S3ListingError,
+        RunPodError,
+        StoreConfigError,
+        NameRejected,
+        LegacyDocumentError,
+        FileNotFoundError,
+        ValueError,
+    )
 
 
 def say(line: str) -> None:
@@ -71,17 +98,22 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 @contextmanager
 def explained() -> Iterator[None]:
+    from eventsourcing.persistence import PersistenceError
+
     try:
         yield
     except PersistenceError as error:
         fail(f"the event store at LORALEDGER_DATABASE_URL did not answer ({type(error).__name__})")
-    except EXPLAINED as error:
+    except explained_errors() as error:
         fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
 
 
 def settings_for_command(**overrides: Any) -> Settings:
     """The settings, with logging set up from them; a value that cannot be used stops the command
     before it does anything (one line naming the variable, exit 2)."""
+    from loraledger.api.logging_setup import configure_logging
+    from loraledger.api.settings import SettingsError, load_settings, unknown_settings
+
     try:
         settings = load_settings(**overrides)
     except SettingsError as error:
@@ -94,6 +126,8 @@ def settings_for_command(**overrides: Any) -> Settings:
 
 @contextmanager
 def service(create_store: bool = True, **overrides: Any) -> Iterator[Service]:
+    from loraledger.api.bootstrap import open_service
+
     with explained():
         settings = settings_for_command(**overrides)
         svc = open_service(settings, create_store=create_store)
@@ -129,6 +163,8 @@ def parse_when(text: str) -> datetime:
 def progress_bar(label: str) -> tuple[Progress | None, Callable[[int], None] | None]:
     if not sys.stdout.isatty():
         return None, None
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     progress = Progress(
         TextColumn(label), BarColumn(), TextColumn("{task.completed} objects"), TimeElapsedColumn()
     )

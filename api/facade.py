@@ -4,6 +4,9 @@ Each command runs one adapter flow or ledger command, then hands the projection 
 styles it touched (api/bootstrap.py builds the parts; projections/writer.py writes the files),
 so a command means the same from either edge and a 2xx answer is already on disk. Methods
 return what the edges render: an entry, a history, a document's text, a report.
+
+Over 350 lines because it is the one list of what the edges can call (every route and command,
+with its outcome logging): split, an edge would have to know which part holds a command.
 """
 
 from __future__ import annotations
@@ -19,10 +22,8 @@ from loraledger.adapters.file_watch import FileWatcher
 from loraledger.adapters.files import ProjectionFileWriter
 from loraledger.adapters.legacy_files import find_legacy_files, read_legacy_file
 from loraledger.adapters.metrics import timed_run
-from loraledger.adapters.runpod_payloads import JobPayload, report_from_payload
 from loraledger.adapters.s3_sync import sync_bucket
 from loraledger.adapters.store import store_answers, write_refusal
-from loraledger.adapters.training_start import start_training
 from loraledger.api.outcomes import log_decision, log_import_outcomes, log_outcome, log_sync_outcomes
 from loraledger.api.render import history_json
 from loraledger.api.settings import Settings
@@ -32,16 +33,20 @@ from loraledger.application.ledger import Ledger
 from loraledger.application.reconcile import ReconcileReport
 from loraledger.application.reports import ReportResult
 from loraledger.application.sync import SyncReport
-from loraledger.domain.errors import LedgerError, OwnedFieldError
+from loraledger.domain.errors import OwnedFieldError
+from loraledger.domain.legacy import LegacyPlan
 from loraledger.domain.times import parse_time
 from loraledger.projections.replay import replay
 from loraledger.projections.writer import CatchUp, ProjectionWriter
 
 if TYPE_CHECKING:
+    from loraledger.adapters.runpod_payloads import JobPayload
     from loraledger.api.bootstrap import Clients
 
 STORE_CHECK_SECONDS = 1.0
 READY_LAG_SECONDS = 5.0  # CONTRACT §10: /readyz is 503 when the files are further behind the log
+# Legacy entries recorded per transaction by an import (whole files; a bounded insert and redo).
+IMPORT_BATCH_ENTRIES = 2_000
 
 __all__ = [
     "ImportOutcome",
@@ -161,6 +166,8 @@ class Service:
         fields: dict[str, Any],
     ) -> dict[str, Any]:
         """Record the request, ask RunPod, record its answer; returns the version's entry."""
+        from loraledger.adapters.training_start import start_training  # with the RunPod client
+
         webhook_url = self.settings.webhook_url()
         runpod = self.clients.runpod
         try:
@@ -190,6 +197,8 @@ class Service:
         return self.ledger.queries.entry(request.style_id, request.version_name)
 
     def receive_job_payload(self, payload: JobPayload) -> ReportResult:
+        from loraledger.adapters.runpod_payloads import report_from_payload  # loaded by the HTTP edge
+
         result = self.ledger.reports.apply(report_from_payload(payload), source="webhook")
         self.projection.after_command()
         for decision in result.decisions:
@@ -233,6 +242,7 @@ class Service:
         before = self.projection.head()
         url_base = self.settings.effective_lora_url_base
         assert url_base is not None  # derived from the bucket when not set
+        texts: dict[int, str] = {}
         with timed_run("sync"):
             report = sync_bucket(
                 self.ledger.sync,
@@ -242,27 +252,43 @@ class Service:
                 url_base=url_base,
                 only_style=only_style,
                 on_listed=on_listed,
+                on_saved=self.projection.renderer(texts),
             )
-        self.projection.after_command(report.styles, before)
+        self.projection.after_command(report.styles, before, texts)
         log_sync_outcomes(report)
         return report
 
     def import_path(self, path: Path, style_id: int | None, *, dry_run: bool = False) -> list[ImportOutcome]:
-        outcomes = []
+        """Import every legacy file under `path`, several files per transaction (about
+        IMPORT_BATCH_ENTRIES entries); a refused file is refused alone."""
+        outcomes: list[ImportOutcome] = []
         before = self.projection.head()
+        batch: list[tuple[Path, LegacyPlan]] = []
+
+        def record_batch() -> None:
+            results = self.ledger.imports.import_plans([(p, str(f)) for f, p in batch], dry_run=dry_run)
+            for (found, plan), result in zip(batch, results, strict=True):
+                if isinstance(result, ImportReport):
+                    outcomes.append(ImportOutcome(found, result, (), tuple(plan.problems)))
+                    if not dry_run:
+                        log_import_outcomes(result)
+                else:
+                    outcomes.append(ImportOutcome(found, None, (str(result),)))
+            batch.clear()
+
+        entries = 0
         for found in find_legacy_files(path, style_id):
             read = read_legacy_file(found)
             if read.plan is None:
+                record_batch()  # the outcomes stay in the files' order
                 outcomes.append(ImportOutcome(found.path, None, read.errors))
                 continue
-            try:
-                report = self.ledger.imports.import_plan(read.plan, str(found.path), dry_run=dry_run)
-            except (LedgerError, ValueError) as refused:  # e.g. a job id that is another version's
-                outcomes.append(ImportOutcome(found.path, None, (str(refused),)))
-                continue
-            outcomes.append(ImportOutcome(found.path, report, (), tuple(read.plan.problems)))
-            if not dry_run:
-                log_import_outcomes(report)
+            batch.append((found.path, read.plan))
+            entries += sum(len(group.entries) for group in read.plan.groups)
+            if entries >= IMPORT_BATCH_ENTRIES:
+                record_batch()
+                entries = 0
+        record_batch()
         if not dry_run:
             touched = {o.report.style_id for o in outcomes if o.report and o.report.events}
             self.projection.after_command(touched, before)

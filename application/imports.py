@@ -6,6 +6,7 @@ attempt's job id is indexed, so its webhook (or one parked for it) finds the ver
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from eventsourcing.domain import Aggregate
@@ -14,6 +15,7 @@ from loraledger.application.context import UseCase
 from loraledger.application.reports import apply_parked, derived_url
 from loraledger.domain import policies
 from loraledger.domain.decisions import Decision
+from loraledger.domain.errors import LedgerError
 from loraledger.domain.legacy import LegacyPlan, VersionGroup, fields_to_take, primary_entry
 from loraledger.domain.training_version import TrainingVersion
 
@@ -31,28 +33,57 @@ class ImportReport:
 
 
 class ImportCommands(UseCase):
+    def import_plans(
+        self, plans: Sequence[tuple[LegacyPlan, str]], *, dry_run: bool = False
+    ) -> list[ImportReport | LedgerError | ValueError]:
+        """Record several documents (plan, source) in one transaction; per document, its report or
+        why it was refused. When one is refused, each is recorded on its own, so the others are."""
+        if dry_run or len(plans) <= 1:
+            return [self._import_or_refusal(plan, source, dry_run) for plan, source in plans]
+
+        def command() -> list[ImportReport]:
+            with self.store.gathering():
+                return [self._record(plan, source, dry_run=False) for plan, source in plans]
+
+        try:
+            return list(self.store.retrying(command))
+        except (LedgerError, ValueError):
+            return [self._import_or_refusal(plan, source, dry_run) for plan, source in plans]
+
+    def _import_or_refusal(
+        self, plan: LegacyPlan, source: str, dry_run: bool
+    ) -> ImportReport | LedgerError | ValueError:
+        try:
+            return self.import_plan(plan, source, dry_run=dry_run)
+        except (LedgerError, ValueError) as refused:  # e.g. a job id that is another version's
+            return refused
+
     def import_plan(self, plan: LegacyPlan, source: str, *, dry_run: bool = False) -> ImportReport:
         """Record a legacy document's versions; a repeat of the same document records nothing."""
+        return self.store.retrying(lambda: self._record(plan, source, dry_run=dry_run))
 
-        def command() -> ImportReport:
-            report = ImportReport(plan.style_id, source, versions=len(plan.groups))
-            index = self.store.style_index(plan.style_id)
-            touched: list[Aggregate] = [index]
-            for group in plan.groups:
-                touched.extend(self._import_group(plan.style_id, group, source, report))
-            index.add_versions([group.version_name for group in plan.groups])
-            if dry_run:
-                report.events = sum(len(a.pending_events) for a in touched)
-            else:
-                report.events = self.store.save_all(*touched)
-            return report
-
-        return self.store.retrying(command)
+    def _record(self, plan: LegacyPlan, source: str, *, dry_run: bool) -> ImportReport:
+        report = ImportReport(plan.style_id, source, versions=len(plan.groups))
+        index = self.store.style_index(plan.style_id)
+        touched: list[Aggregate] = [index]
+        # Every version is added to its style's index in the transaction that creates it, so a
+        # name the index lacks has no version to read.
+        known = set(index.version_names)
+        for group in plan.groups:
+            touched.extend(self._import_group(plan.style_id, group, source, report, known))
+        index.add_versions([group.version_name for group in plan.groups])
+        if dry_run:
+            report.events = sum(len(a.pending_events) for a in touched)
+        else:
+            report.events = self.store.save_all(*touched)
+        return report
 
     def _import_group(
-        self, style_id: int, group: VersionGroup, source: str, report: ImportReport
+        self, style_id: int, group: VersionGroup, source: str, report: ImportReport, known: set[str]
     ) -> list[Aggregate]:
-        version = self.store.find_version(style_id, group.version_name)
+        version = (
+            self.store.find_version(style_id, group.version_name) if group.version_name in known else None
+        )
         recorded = frozenset(version.imported_fingerprints) if version else frozenset()
         new_entries = policies.entries_to_record(group, recorded)
         report.already_imported += len(group.entries) - len(new_entries)

@@ -9,12 +9,14 @@ gather many commands' saves into one transaction that way).
 from __future__ import annotations
 
 import random
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, ClassVar, TypeVar, cast
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 from eventsourcing.domain import Aggregate, CanMutateAggregate
 from eventsourcing.persistence import IntegrityError
 
@@ -41,6 +43,7 @@ class LedgerStore(Application[UUID]):
         # What the last save to the store raised (None once one succeeds): the service tells from
         # it whether the store refuses writes (disk full, read-only) while it still answers reads.
         self.last_write_error: Exception | None = None
+        self._gathering = threading.local()  # `.current`: this thread's gathered saves, if any
 
     def retrying(self, command: Callable[[], T]) -> T:
         """Run a command again on fresh state when a concurrent writer got there first.
@@ -55,14 +58,37 @@ class LedgerStore(Application[UUID]):
         return command()
 
     def find(self, aggregate_id: UUID) -> Any | None:
+        gathered: _Gathered | None = getattr(self._gathering, "current", None)
+        if gathered is not None and aggregate_id in gathered.seen:
+            return gathered.seen[aggregate_id]
         try:
-            return self.repository.get(aggregate_id)
+            found: Any = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
+        if gathered is not None:
+            gathered.seen[aggregate_id] = found
+        return found
+
+    @contextmanager
+    def gathering(self) -> Iterator[None]:
+        """Several commands of this thread as one transaction: their saves are gathered and
+        written together when the block ends, or not at all if it raises; meanwhile each of them
+        finds the aggregates the others changed (as it would after their own transactions)."""
+        gathered = _Gathered()
+        self._gathering.current = gathered
+        try:
+            yield
+        finally:
+            self._gathering.current = None
+        self.save_all(*gathered.dirty.values())
 
     def save_all(self, *aggregates: Aggregate | None) -> int:
-        """Save in one transaction; returns how many events were written."""
+        """Save in one transaction; returns how many events were written (gathering: how many
+        events these aggregates add to the transaction)."""
         pending = [a for a in aggregates if a is not None]
+        gathered: _Gathered | None = getattr(self._gathering, "current", None)
+        if gathered is not None:
+            return gathered.add(pending)
         count = sum(len(a.pending_events) for a in pending)
         if count:
             try:
@@ -109,6 +135,19 @@ class LedgerStore(Application[UUID]):
             if (version := self.find_version(style_id, name)) is not None
         ]
 
+    def indexed_versions(self, index: StyleIndex) -> list[TrainingVersion]:
+        """The index's versions, newest first, each rebuilt from its events for this caller alone.
+
+        Not through the aggregate cache: a command that reads many versions once (a sync) needs
+        neither the cache's copy of each nor to fill the cache with them.
+        """
+        versions: list[TrainingVersion] = []
+        for name in sorted(index.version_names, key=version_number, reverse=True):
+            found = project_aggregate(None, self.events.get(version_id(index.style_id, name)))
+            if isinstance(found, TrainingVersion):
+                versions.append(found)
+        return versions
+
     def history(self, style_id: int, version_name: str) -> list[CanMutateAggregate[UUID]]:
         """Every event of the version, oldest first. UnknownVersion if it has none."""
         events = [
@@ -117,3 +156,23 @@ class LedgerStore(Application[UUID]):
         if not events:
             raise UnknownVersion(f"style {style_id} has no version {version_name}")
         return events
+
+
+class _Gathered:
+    """The aggregates a gathering block found or saved, and the events each already counted."""
+
+    def __init__(self) -> None:
+        self.seen: dict[UUID, Any] = {}
+        self.dirty: dict[UUID, Aggregate] = {}
+        self._counted: dict[UUID, int] = {}
+
+    def add(self, aggregates: list[Aggregate]) -> int:
+        added = 0
+        for aggregate in aggregates:
+            self.seen[aggregate.id] = aggregate
+            pending = len(aggregate.pending_events)
+            added += pending - self._counted.get(aggregate.id, 0)
+            self._counted[aggregate.id] = pending
+            if pending:
+                self.dirty[aggregate.id] = aggregate
+        return added

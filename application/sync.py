@@ -1,13 +1,17 @@
-"""S3 sync: every listed LoRA file through the two-pass matching, one transaction per style.
+"""S3 sync: every listed LoRA file through the two-pass matching, many styles per transaction.
 
 A re-sync with nothing new reads one StyleIndex per style (its files' ETags) and records nothing.
+A style with new files has its index and each of its versions read once, from the store (not
+through the aggregate cache, whose copies a one-pass read does not need). Styles are saved
+together, about SYNC_BATCH_FILES files per transaction: a run that stops part-way has recorded
+whole batches, and the next run takes the rest (their ETags are not recorded yet).
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from loraledger.application.context import UseCase
 from loraledger.domain.decisions import Decision, SyncOutcome
@@ -15,7 +19,17 @@ from loraledger.domain.matching import StyleCandidates, match_lora_file
 from loraledger.domain.naming import ModelName, NameRejected, parse_lora_key
 from loraledger.domain.observations import LoraObject
 from loraledger.domain.training_version import TrainingVersion
+
+if TYPE_CHECKING:
+    from eventsourcing.domain import Aggregate
 from loraledger.domain.urls import lora_url
+
+# Files matched per transaction: one commit for many styles, yet a bounded insert (PostgreSQL's
+# large pipelined inserts are best kept to a few thousand events) and a bounded redo on conflict.
+SYNC_BATCH_FILES = 2_000
+# Told the style, and every one of its versions as saved, after each transaction (the files are
+# rendered from them, so nothing is read again).
+StyleSaved = Callable[[int, list[TrainingVersion]], None]
 
 
 @dataclass(slots=True)
@@ -41,8 +55,9 @@ class SyncCommands(UseCase):
         url_base: str,
         only_style: int | None = None,
         progress: Callable[[int], None] | None = None,
+        on_saved: StyleSaved | None = None,
     ) -> SyncReport:
-        """Apply the two-pass matching to every listed object, one transaction per style."""
+        """Apply the two-pass matching to every listed object, many styles per transaction."""
         report = SyncReport()
         by_style: dict[int, list[tuple[LoraObject, ModelName]]] = {}
         for lora in objects:
@@ -54,37 +69,59 @@ class SyncCommands(UseCase):
                 continue
             if only_style is None or model.style_id == only_style:
                 by_style.setdefault(model.style_id, []).append((lora, model))
+        batch: list[tuple[int, list[tuple[LoraObject, ModelName]]]] = []
+        batch_files = 0
         for style_id in sorted(by_style):
-            files = by_style[style_id]
-            self.store.retrying(functools.partial(self._sync_style, style_id, files, url_base, report))
+            batch.append((style_id, by_style.pop(style_id)))
+            batch_files += len(batch[-1][1])
+            if batch_files >= SYNC_BATCH_FILES:
+                self._run_batch(batch, url_base, report, on_saved)
+                if progress is not None:
+                    progress(batch_files)
+                batch, batch_files = [], 0
+        if batch:
+            self._run_batch(batch, url_base, report, on_saved)
             if progress is not None:
-                progress(len(files))
+                progress(batch_files)
         return report
 
-    def _sync_style(
+    def _run_batch(
         self,
-        style_id: int,
-        files: Sequence[tuple[LoraObject, ModelName]],
+        batch: Sequence[tuple[int, Sequence[tuple[LoraObject, ModelName]]]],
         url_base: str,
         report: SyncReport,
+        on_saved: StyleSaved | None,
     ) -> None:
+        """Match a batch of styles and save them in one transaction (again on fresh state after a
+        concurrent writer's conflict); the report takes them once they are saved."""
+
+        def attempt() -> list[_StyleSync]:
+            synced = [self._sync_style(style_id, files, url_base) for style_id, files in batch]
+            self.store.save_all(*(aggregate for style in synced for aggregate in style.aggregates))
+            return synced
+
+        for style in self.store.retrying(attempt):
+            style.report_into(report)
+            if style.events and on_saved is not None:
+                on_saved(style.style_id, style.versions)
+
+    def _sync_style(
+        self, style_id: int, files: Sequence[tuple[LoraObject, ModelName]], url_base: str
+    ) -> _StyleSync:
         index = self.store.style_index(style_id)
         fresh = [(lora, model) for lora, model in files if index.file_etags.get(lora.key) != lora.etag]
-        unchanged = len(files) - len(fresh)
+        synced = _StyleSync(style_id, unchanged=len(files) - len(fresh))
         if not fresh:
-            report.unchanged += unchanged
-            return
-        versions = {v.version_name: v for v in self.store.style_versions(style_id)}
+            return synced
+        versions = {v.version_name: v for v in self.store.indexed_versions(index)}
         candidates = StyleCandidates(v.facts() for v in versions.values())
         now = self.clock()
-        counts = dict.fromkeys(SyncOutcome, 0)
-        skipped: list[dict[str, str]] = []
-        decisions: list[Decision] = []
+        counts = synced.counts
         for lora, model in fresh:
             decided = match_lora_file(lora, model, candidates, lora_url(url_base, lora.key), None)
-            decisions.append(decided.decision)
+            synced.decisions.append(decided.decision)
             if decided.outcome == SyncOutcome.SKIP:
-                skipped.append({"key": lora.key, "reason": f"{model.version_name}: {decided.reason}"})
+                synced.skipped.append({"key": lora.key, "reason": f"{model.version_name}: {decided.reason}"})
                 continue
             name = decided.version_name
             assert name is not None
@@ -100,13 +137,33 @@ class SyncCommands(UseCase):
         recorded = {lora.key: lora.etag for lora, _ in fresh if lora.size > 0}
         index.add_versions(list(versions))
         index.record_files(recorded)
-        written = self.store.save_all(index if versions or recorded else None, *versions.values())
-        report.matched_pending += counts[SyncOutcome.COMPLETE]
-        report.matched_synced += counts[SyncOutcome.SYNCED]
-        report.created += counts[SyncOutcome.CREATE]
-        report.unchanged += unchanged
-        report.skipped.extend(skipped)
-        report.decisions.extend(decisions)
-        report.events += written
-        if written:
-            report.styles.add(style_id)
+        synced.versions = list(versions.values())
+        synced.aggregates = [index] if versions or recorded else []
+        synced.aggregates.extend(synced.versions)
+        synced.events = sum(len(aggregate.pending_events) for aggregate in synced.aggregates)
+        return synced
+
+
+@dataclass(slots=True)
+class _StyleSync:
+    """One style's part of a batch: what it saves, and what it adds to the report once saved."""
+
+    style_id: int
+    unchanged: int = 0
+    counts: dict[SyncOutcome, int] = field(default_factory=lambda: dict.fromkeys(SyncOutcome, 0))
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    versions: list[TrainingVersion] = field(default_factory=list)
+    aggregates: list[Aggregate] = field(default_factory=list)
+    events: int = 0
+
+    def report_into(self, report: SyncReport) -> None:
+        report.matched_pending += self.counts[SyncOutcome.COMPLETE]
+        report.matched_synced += self.counts[SyncOutcome.SYNCED]
+        report.created += self.counts[SyncOutcome.CREATE]
+        report.unchanged += self.unchanged
+        report.skipped.extend(self.skipped)
+        report.decisions.extend(self.decisions)
+        report.events += self.events
+        if self.events:
+            report.styles.add(self.style_id)

@@ -1,6 +1,6 @@
 """Print the latest results (bench/results/*.json) as Markdown tables, for BENCHMARKS.md.
 
-`python -m bench.markdown [sync webhooks rebuild summary]`
+`python -m bench.markdown [cli sync import webhooks history rebuild summary]`
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def render(name: str) -> str:
 
 
 def main() -> None:
-    names = sys.argv[1:] or ["sync", "webhooks", "rebuild", "summary"]
+    names = sys.argv[1:] or ["cli", "sync", "import", "webhooks", "history", "rebuild", "summary"]
     for name in names:
         if (RESULTS / f"{name}.json").exists():
             print(render(name))

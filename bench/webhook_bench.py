@@ -8,8 +8,9 @@ pending version) and then repeats of already delivered jobs. Each phase is bound
 time. Reported: deliveries/s, p50/p99 latency as the client saw it, and errors (non-2xx or an
 unexpected `result`), which must be 0.
 
-Targets (the issue): SQLite, 32 concurrent: >= 300/s with p99 <= 50 ms; PostgreSQL: more
-deliveries/s with 4 processes than with 1.
+Targets (the issue): SQLite, one process, 32 concurrent, first deliveries: >= 600/s with p99 <= 50 ms
+and <= 1.5 ms of server CPU per webhook; during that phase, the style's file on disk shows a delivery
+within 250 ms (p99) of its answer (from which GET shows it); PostgreSQL: 4 processes >= 2 x 1, 0 errors.
 
 `python -m bench.webhook_bench [--versions 6000] [--styles 100] [--count 2000] [--seconds 6] [--quick]`
 """
@@ -26,7 +27,9 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,15 +113,86 @@ def tree_cpu_seconds(pid: int) -> float:
 
 
 def measured_phase(
-    server: Server, url: str, bodies: list[bytes], expected: str, concurrency: int, seconds: float
+    server: Server,
+    url: str,
+    bodies: list[bytes],
+    expected: str,
+    concurrency: int,
+    seconds: float,
+    on_answer: Callable[[bytes], None] | None = None,
 ) -> tuple[float, list[float], int, list[str], int, float, float]:
     """`fire`, plus the server's and this client's CPU per delivery (ms)."""
     server_before, client_before = tree_cpu_seconds(server.process.pid), time.process_time()
-    elapsed, latencies, errors, samples, sent = asyncio.run(fire(url, bodies, expected, concurrency, seconds))
+    elapsed, latencies, errors, samples, sent = asyncio.run(
+        fire(url, bodies, expected, concurrency, seconds, on_answer)
+    )
     server_cpu = tree_cpu_seconds(server.process.pid) - server_before
     client_cpu = time.process_time() - client_before
     per = 1000 / max(1, sent)
     return elapsed, latencies, errors, samples, sent, server_cpu * per, client_cpu * per
+
+
+class FreshnessWatch:
+    """How long after its 200 answer (from then on GET shows it) a completed version shows in its
+    style's file on disk: every SAMPLE_EVERY-th delivery is watched, the files polled every few ms
+    by a thread of this (client) process."""
+
+    SAMPLE_EVERY = 8
+    POLL_SECONDS = 0.005
+
+    def __init__(self, styles_dir: Path) -> None:
+        self.styles_dir = styles_dir
+        self.waiting: dict[tuple[int, str], float] = {}
+        self.lags_ms: list[float] = []
+        self.missed = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._count = 0
+
+    def answered(self, body: bytes) -> None:
+        self._count += 1
+        if self._count % self.SAMPLE_EVERY:
+            return
+        model = json.loads(body)["input"]["training_config"]["model_name"]  # style_<s>_vV<n>
+        style, version = model.removeprefix("style_").split("_v")
+        with self._lock:
+            self.waiting[(int(style), version)] = time.perf_counter()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                waiting = list(self.waiting.items())
+            by_style: dict[int, list[tuple[str, float]]] = {}
+            for (style, version), since in waiting:
+                by_style.setdefault(style, []).append((version, since))
+            for style, versions in by_style.items():
+                try:
+                    entries = json.loads(
+                        (self.styles_dir / str(style) / "training_versions.json").read_bytes()
+                    )
+                except (OSError, ValueError):
+                    continue
+                done = {e.get("name") for e in entries.get("versions", ()) if e.get("status") == "completed"}
+                now = time.perf_counter()
+                with self._lock:
+                    for version, since in versions:
+                        if version in done:
+                            self.waiting.pop((style, version), None)
+                            self.lags_ms.append((now - since) * 1000)
+            self._stop.wait(self.POLL_SECONDS)
+
+    def __enter__(self) -> FreshnessWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        deadline = time.monotonic() + 10
+        while self.waiting and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._stop.set()
+        self._thread.join()
+        self.missed = len(self.waiting)
 
 
 def webhook_body(template: dict[str, Any], style_id: int, number: int) -> bytes:
@@ -176,7 +250,12 @@ class Server:
 
 
 async def fire(
-    url: str, bodies: list[bytes], expected: str, concurrency: int, seconds: float
+    url: str,
+    bodies: list[bytes],
+    expected: str,
+    concurrency: int,
+    seconds: float,
+    on_answer: Callable[[bytes], None] | None = None,
 ) -> tuple[float, list[float], int, list[str], int]:
     """POST bodies (each once) from `concurrency` clients until all are sent or `seconds` pass.
 
@@ -208,6 +287,8 @@ async def fire(
                     errors.append(f"HTTP {response.status_code}: {response.text[:200]}")
                 elif response.json().get("result") != expected:
                     errors.append(f"result {response.json().get('result')!r}, expected {expected!r}")
+                elif on_answer is not None:
+                    on_answer(body)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - start
@@ -215,7 +296,12 @@ async def fire(
 
 
 def bench_setup(
-    store: str, workers: int, args: argparse.Namespace, root: Path, template: dict[str, Any]
+    store: str,
+    workers: int,
+    args: argparse.Namespace,
+    root: Path,
+    template: dict[str, Any],
+    freshness: dict[str, Any],
 ) -> list[Phase]:
     work = root / f"{store}-{workers}"
     work.mkdir()
@@ -237,9 +323,15 @@ def bench_setup(
             delivered: list[bytes] = []
             for concurrency in LEVELS:
                 batch, fresh = fresh[: args.count], fresh[args.count :]
-                elapsed, latencies, errors, samples, sent, server_ms, client_ms = measured_phase(
-                    server, url, batch, "applied", concurrency, args.seconds
-                )
+                watch = FreshnessWatch(work / "styles")
+                with (
+                    watch if (store, workers, concurrency) == ("sqlite", 1, 32) else contextlib.nullcontext()
+                ):
+                    elapsed, latencies, errors, samples, sent, server_ms, client_ms = measured_phase(
+                        server, url, batch, "applied", concurrency, args.seconds, watch.answered
+                    )
+                if watch.lags_ms or watch.missed:
+                    freshness.update(lags_ms=watch.lags_ms, missed=watch.missed)
                 delivered.extend(batch[:sent])
                 phases.append(
                     Phase(
@@ -306,10 +398,11 @@ def main(argv: list[str] | None = None) -> Report:
 
     root = Path(tempfile.mkdtemp(prefix="loraledger-bench-webhook-"))
     phases: list[Phase] = []
+    freshness: dict[str, Any] = {}
     try:
         for store, workers in setups:
             print(f"webhooks: {store}, {workers} process(es) ...", flush=True)
-            phases.extend(bench_setup(store, workers, args, root, template))
+            phases.extend(bench_setup(store, workers, args, root, template, freshness))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -341,35 +434,51 @@ def main(argv: list[str] | None = None) -> Report:
         },
     )
     report.rows = [p.row() for p in phases]
-    for kind in ("first", "repeat"):
-        top = next(
-            p for p in phases if (p.store, p.workers, p.concurrency, p.kind) == ("sqlite", 1, 32, kind)
+    top = next(p for p in phases if (p.store, p.workers, p.concurrency, p.kind) == ("sqlite", 1, 32, "first"))
+    p99 = percentile(top.latencies_ms or [0.0], 99)
+    report.targets.append(
+        Target(
+            "webhooks, SQLite, 1 process, 32 concurrent, first deliveries",
+            ">= 600/s, p99 <= 50 ms, 0 errors",
+            f"{top.rate:.0f}/s, p99 {p99:.1f} ms, {top.errors} errors",
+            top.rate >= 600 and p99 <= 50 and top.errors == 0,
         )
-        p99 = percentile(top.latencies_ms or [0.0], 99)
+    )
+    report.targets.append(
+        Target(
+            "webhooks, SQLite, 32 concurrent, first: server CPU per webhook",
+            "<= 1.5 ms",
+            f"{top.server_cpu_ms:.2f} ms",
+            top.server_cpu_ms <= 1.5,
+        )
+    )
+    lags = freshness.get("lags_ms", [])
+    lag99 = percentile(lags, 99) if lags else float("inf")
+    report.targets.append(
+        Target(
+            "freshness under load: the file catches up with GET (SQLite, 32 concurrent, first)",
+            "p99 <= 250 ms, none missing",
+            f"p50 {percentile(lags, 50) if lags else float('nan'):.0f} ms, p99 {lag99:.0f} ms over "
+            f"{len(lags)} sampled deliveries, {freshness.get('missed', 0)} never seen",
+            lag99 <= 250 and not freshness.get("missed", 0),
+        )
+    )
+    if postgres:
+        one = next(
+            p for p in phases if (p.store, p.workers, p.concurrency, p.kind) == ("postgres", 1, 32, "first")
+        )
+        four = next(
+            p for p in phases if (p.store, p.workers, p.concurrency, p.kind) == ("postgres", 4, 32, "first")
+        )
         report.targets.append(
             Target(
-                f"SQLite, 32 concurrent, {kind} deliveries",
-                ">= 300/s, p99 <= 50 ms, 0 errors",
-                f"{top.rate:.0f}/s, p99 {p99:.1f} ms, {top.errors} errors",
-                top.rate >= 300 and p99 <= 50 and top.errors == 0,
+                "webhooks, PostgreSQL, 32 concurrent, first: 4 processes >= 2 x 1, 0 errors",
+                "rate(4) >= 2 x rate(1), 0 errors",
+                f"{four.rate:.0f}/s vs {one.rate:.0f}/s ({four.rate / max(one.rate, 1e-9):.2f} x), "
+                f"{four.errors + one.errors} errors",
+                four.rate >= 2 * one.rate and four.errors + one.errors == 0,
             )
         )
-    if postgres:
-        for kind in ("first", "repeat"):
-            one = next(
-                p for p in phases if (p.store, p.workers, p.concurrency, p.kind) == ("postgres", 1, 32, kind)
-            )
-            four = next(
-                p for p in phases if (p.store, p.workers, p.concurrency, p.kind) == ("postgres", 4, 32, kind)
-            )
-            report.targets.append(
-                Target(
-                    f"PostgreSQL, 32 concurrent, {kind}: 4 processes > 1",
-                    "rate(4) > rate(1)",
-                    f"{four.rate:.0f}/s vs {one.rate:.0f}/s",
-                    four.rate > one.rate,
-                )
-            )
     total_errors = sum(p.errors for p in phases)
     report.targets.append(Target("no errors", "0", str(total_errors), total_errors == 0))
     report.notes = [
@@ -383,6 +492,8 @@ def main(argv: list[str] | None = None) -> Report:
     report.data = {
         "phases": [[*p.row(), p.seconds] for p in phases],
         "error_samples": {f"{p.store}-{p.workers}-{p.concurrency}-{p.kind}": p.error_samples for p in phases},
+        "freshness_ms": freshness.get("lags_ms", []),
+        "freshness_missed": freshness.get("missed", 0),
     }
     return report
 

@@ -5,9 +5,17 @@ Installed as one import name: `loraledger.domain`, `loraledger.application`, `lo
 (see `[tool.setuptools.package-dir]` in pyproject.toml).
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-try:
-    __version__ = version("loraledger")
-except PackageNotFoundError:  # running from a checkout that was never installed
-    __version__ = "0+unknown"
+
+def __getattr__(name: str) -> str:
+    # `__version__` is read from the installed metadata when asked for: importing
+    # importlib.metadata costs every command's start otherwise.
+    if name != "__version__":
+        raise AttributeError(f"module 'loraledger' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("loraledger")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "0+unknown"

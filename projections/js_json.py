@@ -105,6 +105,14 @@ def js_stringify(value: object) -> str:
     return "".join(chunks)
 
 
+def js_stringify_at(value: object, level: int) -> str:
+    """`js_stringify(value)` as it appears nested `level` deep in a larger document (its inner
+    lines indented for that depth), so a document can be joined from parts written once."""
+    chunks: list[str] = []
+    _Writer(chunks.append).write_value(value, level)
+    return "".join(chunks)
+
+
 class _Writer:
     """Recursive writer. Scalars are handled inline in the container loops for speed."""
 

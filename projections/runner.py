@@ -104,6 +104,11 @@ class ProjectionRunner:
             texts = {s: self.documents.render(s) for s in sorted(due.difference(waiting))}
             return self.position, texts, waiting
 
+    def keep_texts(self) -> None:
+        """Keep each entry's text between renders (a server renders the same styles again and again)."""
+        with self._lock:
+            self.documents.keep_texts = True
+
     def mark_due(self, styles: Collection[int]) -> None:
         """These styles' texts were taken but not written: they are due again."""
         with self._lock:
@@ -113,7 +118,7 @@ class ProjectionRunner:
     def reset(self) -> None:
         """Forget everything folded: the next fold reads the whole log, and every style is due."""
         with self._lock:
-            self.documents = StyleDocuments()
+            self.documents = StyleDocuments(keep_texts=self.documents.keep_texts)
             self.position = 0
             self._dirty = None
 

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import CanMutateAggregate
 
 from loraledger.domain.naming import version_number
 from loraledger.domain.training_version import TrainingVersion, too_deep_warning
-from loraledger.projections.js_json import js_stringify
+from loraledger.projections.js_json import js_stringify, js_stringify_at
 
 TRAINING_VERSION_TOPIC = TrainingVersion.TOPIC + "."
 log = logging.getLogger("loraledger")
+ENTRY_LEVEL = 2  # {"versions": [entry, ...]}: an entry's members are 2 levels deep
 
 
 def is_training_version_topic(topic: str) -> bool:
@@ -31,16 +31,35 @@ def render_document(versions: Iterable[TrainingVersion]) -> str:
     ordered = sorted(
         (v for v in versions if not v.hidden), key=lambda v: version_number(v.version_name), reverse=True
     )
-    document: dict[str, Any] = {"versions": [v.document_entry() for v in ordered]}
-    return js_stringify(document)
+    return document_text([entry_text(v) for v in ordered])
+
+
+def entry_text(version: TrainingVersion) -> str:
+    """One version's entry as the file shows it, at its depth in the document."""
+    return js_stringify_at(version.document_entry(), ENTRY_LEVEL)
+
+
+def document_text(entries: list[str]) -> str:
+    """The document from its entries' texts: what `js_stringify({"versions": [...]})` gives."""
+    if not entries:
+        return js_stringify({"versions": []})
+    return '{\n  "versions": [\n    ' + ",\n    ".join(entries) + "\n  ]\n}"
 
 
 class StyleDocuments:
-    """The current state of every version, grouped by style, folded from events in log order."""
+    """The current state of every version, grouped by style, folded from events in log order.
 
-    def __init__(self) -> None:
+    With `keep_texts` (a server, which renders the same styles again and again), each version's
+    entry text is kept until an event changes it, and each style's order until a version is
+    added: rendering a style then costs its changed entries and one join, not every entry.
+    """
+
+    def __init__(self, *, keep_texts: bool = False) -> None:
         self._versions: dict[UUID, TrainingVersion] = {}
         self._by_style: dict[int, dict[str, TrainingVersion]] = {}
+        self.keep_texts = keep_texts
+        self._texts: dict[UUID, str] = {}
+        self._order: dict[int, list[TrainingVersion]] = {}
 
     def apply(self, event: CanMutateAggregate[UUID]) -> int | None:
         """Fold one event in; returns the style it touched (None for other aggregates' events)."""
@@ -52,6 +71,8 @@ class StyleDocuments:
         if current is None:
             self._versions[event.originator_id] = version
             self._by_style.setdefault(version.style_id, {})[version.version_name] = version
+            self._order.pop(version.style_id, None)
+        self._texts.pop(event.originator_id, None)
         warning = too_deep_warning(event)
         if warning is not None:
             log.warning(
@@ -74,4 +95,20 @@ class StyleDocuments:
         versions = self._by_style.get(style_id)
         if not versions:
             return None
-        return render_document(versions.values())
+        if not self.keep_texts:
+            return render_document(versions.values())
+        order = self._order.get(style_id)
+        if order is None:
+            order = self._order[style_id] = sorted(
+                versions.values(), key=lambda v: version_number(v.version_name), reverse=True
+            )
+        texts = self._texts
+        entries = []
+        for version in order:
+            if version.hidden:
+                continue
+            text = texts.get(version.id)
+            if text is None:
+                text = texts[version.id] = entry_text(version)
+            entries.append(text)
+        return document_text(entries)

@@ -4,7 +4,10 @@ folder's mark saying through which log position every file is current.
 Every write goes through `ProjectionWriter._write`, under one lock: `catch_up` (fold the log,
 write the styles due), `after_command` (a one-shot command's fast path: only the styles it
 touched, rendered from their aggregates), the background thread of `serve`, and `rebuild`
-(the fold reset in place, then a catch-up). So the sink is called by one thread at a time, a
+(the fold reset in place, then a catch-up). So one write turn runs at a time; within it, the
+styles' files are handed to the sink by one thread, or by `write_threads` at once, one style per
+thread, for a sink that allows it (the file writer: each file is written with fsyncs, which wait on
+the disk without holding the GIL, and each style's file under its own lock), a
 text already written costs no I/O, a style whose file could not be written stays due and is
 tried again after a pause that doubles up to RETRY_MAX_SECONDS (no new event needed), a file
 someone else had edited is kept as a backup and reported once, and the mark never moves back
@@ -14,6 +17,8 @@ every style instead of only its own).
 Before writing, every turn takes in the edits someone else made to the files (`EditScanner`,
 CONTRACT §12): they become events, so the texts written next show them; an edit found during a
 write is taken in the same way, and the turn goes round again (at most EDIT_ROUNDS times).
+Over 350 lines because every write turn (catch-up, fast path, background thread, rebuild) shares
+one lock, one retry state and one mark: split, they would have to share them across modules.
 
 Lock order: `_write_lock`, then the runner's own lock (inside its methods). Reads take only the
 runner's lock: they never wait for file I/O.
@@ -25,6 +30,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -89,6 +95,7 @@ class ProjectionWriter:
         *,
         clock: Callable[[], float] = time.monotonic,
         edits: EditScanner | None = None,
+        write_threads: int = 1,
     ) -> None:
         self.log = log
         self._edits = edits
@@ -106,6 +113,8 @@ class ProjectionWriter:
         self._wake: threading.Event | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._write_threads = write_threads
+        self._pool: ThreadPoolExecutor | None = None  # made at the first turn with several files
         self._current_through = 0  # every file holds the log's state through this position
 
     # ------------------------------------------------------------------ writing
@@ -116,13 +125,30 @@ class ProjectionWriter:
         with self._write_lock:
             return self._catch_up()
 
-    def after_command(self, touched: Iterable[int] | None = None, before: str | None = None) -> None:
+    def renderer(self, texts: dict[int, str]) -> Callable[[int, Iterable[TrainingVersion]], None] | None:
+        """For a one-shot command that holds a style's versions as it saved them: renders each
+        style into `texts`, for `after_command`, so they are not read again. None in server mode,
+        where the background thread folds the log instead."""
+        if self._wake is not None:
+            return None
+
+        def render(style_id: int, versions: Iterable[TrainingVersion]) -> None:
+            texts[style_id] = render_document(versions)
+
+        return render
+
+    def after_command(
+        self,
+        touched: Iterable[int] | None = None,
+        before: str | None = None,
+        texts: Mapping[int, str] | None = None,
+    ) -> None:
         """After a command: wake the background thread (server); else write now.
 
         A one-shot command that says which styles it `touched` renders only those, from their
-        aggregates, when the files were current (their mark equals `before`, the head as the
-        command began); otherwise (a run killed before it wrote, events from elsewhere) it
-        catches up on the whole log.
+        aggregates (or takes their `texts`, rendered by `renderer`), when the files were current
+        (their mark equals `before`, the head as the command began); otherwise (a run killed
+        before it wrote, events from elsewhere) it catches up on the whole log.
         """
         if self._wake is not None:
             self._wake.set()
@@ -137,8 +163,9 @@ class ProjectionWriter:
             return
         with self._write_lock:
             position = self.log.recorder.max_notification_id() or 0
-            texts = {style_id: render_document(self._versions_of(style_id)) for style_id in styles}
-            self._write(texts, position, self._clock())
+            given = texts or {}
+            rendered = {s: given[s] if s in given else render_document(self._versions_of(s)) for s in styles}
+            self._write(rendered, position, self._clock())
 
     def rebuild(self) -> CatchUp:
         """Every style's file regenerated from the whole history (`failed`: styles not writable).
@@ -194,14 +221,13 @@ class ProjectionWriter:
         """
         result = CatchUp(position, waiting=list(waiting))
         at = f"{self._identity()}:{position}"
-        for style_id, text in texts.items():
-            if text is None or self._written.get(style_id) == text:
-                continue  # events that changed nothing in the file (a repeated webhook) cost no I/O
-            try:
-                backup = self.sink.write(style_id, text, at)
-            except (OSError, ValueError) as error:  # a read-only folder, a full disk, a link
-                self._failed(style_id, error, now, result)
+        # Events that changed nothing in a file (a repeated webhook) cost no I/O.
+        changed = [(s, t) for s, t in texts.items() if t is not None and self._written.get(s) != t]
+        for (style_id, text), outcome in zip(changed, self._hand_over(changed, at), strict=True):
+            if isinstance(outcome, OSError | ValueError):  # a read-only folder, a full disk, a link
+                self._failed(style_id, outcome, now, result)
                 continue
+            backup = outcome
             self._retry.pop(style_id, None)
             self._written[style_id] = text
             result.styles_written.append(style_id)
@@ -214,6 +240,22 @@ class ProjectionWriter:
         if result.complete:
             self._current_through = max(self._current_through, position)
         return result
+
+    def _hand_over(self, changed: list[tuple[int, str]], at: str) -> list[Path | OSError | ValueError | None]:
+        """Each style's text to the sink (several styles at once); per style, the backup it kept
+        or the error that stopped it, in the order given."""
+
+        def write(style_id: int, text: str) -> Path | OSError | ValueError | None:
+            try:
+                return self.sink.write(style_id, text, at)
+            except (OSError, ValueError) as error:
+                return error
+
+        if len(changed) <= 1 or self._write_threads <= 1:
+            return [write(style_id, text) for style_id, text in changed]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._write_threads, thread_name_prefix="projection-file")
+        return list(self._pool.map(lambda item: write(*item), changed))
 
     def _failed(self, style_id: int, error: Exception, now: float, result: CatchUp) -> None:
         failures = self._retry.get(style_id, (0, now))[0] + 1
@@ -271,6 +313,7 @@ class ProjectionWriter:
         every second (for events other processes recorded), so a burst of webhooks costs one
         write per style instead of one per request. Reads fold the log first, so they are
         current at once; the files follow within the thread's next turn."""
+        self._runner.keep_texts()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="projection-writer", daemon=True)
         self._thread.start()
@@ -293,6 +336,8 @@ class ProjectionWriter:
         if self._wake is not None and self._thread is not None:
             self._wake.set()
             self._thread.join(timeout=10)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     # ------------------------------------------------------------------ reads
 

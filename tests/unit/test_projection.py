@@ -300,3 +300,34 @@ def test_render_is_stable_when_read_twice(style_id: int) -> None:
     _feed(ledger)
 
     assert render(ledger, style_id) == render(ledger, style_id)
+
+
+# -- a server's renders: entry texts kept between events -----------------------------------------
+
+
+def test_kept_entry_texts_render_what_a_whole_render_gives_as_versions_change() -> None:
+    ledger = make_ledger()
+    kept, whole = StyleDocuments(keep_texts=True), StyleDocuments()
+    read = [0]  # how far the log was folded
+
+    def fold_and_compare() -> None:
+        for last, events in read_batches(ledger.store, read[0]):
+            for event in events:
+                kept.apply(event)
+                whole.apply(event)
+            read[0] = last
+        text = kept.render(1)
+        assert text == whole.render(1)
+        assert text == js_stringify(json.loads(text or "null"))
+
+    request = ledger.start.request(1, "V9", parameters={"lr": 1e-05, "steps": [1, 2]}, fields={"0": "x"})
+    fold_and_compare()
+    ledger.start.record_start(request, JOB)
+    ledger.sync.observe([lora("style_1_vV2"), lora("style_1_vV10")], url_base=PLAIN)
+    fold_and_compare()
+    ledger.reports.apply(completed(model="style_1_vV9"))
+    ledger.annotations.annotate(1, "V2", {"note": "kept", "nested": {"a": [1, {"b": None}]}}, [])
+    fold_and_compare()
+    ledger.annotations.annotate(1, "V2", {}, ["note"])
+    fold_and_compare()
+    assert StyleDocuments(keep_texts=True).render(1) is None

@@ -248,3 +248,41 @@ def test_rebuild_while_the_background_thread_writes_waits_for_it_and_ends_as_a_f
     assert {s: sink.texts[s] for s in fresh.styles()} == {s: fresh.render(s) for s in fresh.styles()}
     positions = [_position(m) for m in marks.changes if m is not None]
     assert positions == sorted(positions) and marks.mark == head(ledger)
+
+
+class OverlapSink(BrokenFolderSink):
+    """Style 1 cannot be written; each write waits a little (as an fsync does), counting overlaps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+        self.now_writing = 0
+        self.most_at_once = 0
+
+    def write(self, style_id: int, text: str, position: str | None) -> Path | None:
+        with self.lock:
+            self.now_writing += 1
+            self.most_at_once = max(self.most_at_once, self.now_writing)
+        try:
+            time.sleep(0.02)
+            return super().write(style_id, text, position)
+        finally:
+            with self.lock:
+                self.now_writing -= 1
+
+
+def test_a_turn_with_write_threads_writes_several_styles_at_once_and_reports_them_in_order() -> None:
+    ledger = make_ledger(Clock())
+    for style_id in range(1, 9):
+        ledger.start.request(style_id, "V1", parameters={})
+    sink = OverlapSink()
+    writer = make_writer(ledger, sink, write_threads=4)
+    try:
+        result = writer.catch_up()
+    finally:
+        writer.close()
+
+    assert sink.most_at_once > 1
+    assert (result.failed, result.styles_written, result.complete) == ([1], list(range(2, 9)), False)
+    fresh = documents(ledger)
+    assert {s: sink.texts[s] for s in range(2, 9)} == {s: fresh.render(s) for s in range(2, 9)}

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
-from loraledger.application.ledger import Ledger
+from eventsourcing.domain import Aggregate
+
+from loraledger.application.imports import ImportReport
+from loraledger.application.ledger import Ledger, LedgerStore
 from loraledger.domain.decisions import Rule
-from loraledger.domain.legacy import plan_document
+from loraledger.domain.indexes import StyleIndex
+from loraledger.domain.legacy import LegacyPlan, plan_document
 from tests.unit.application.support import (
     JOB,
     PARAMETERS,
@@ -130,3 +135,66 @@ def test_import_of_an_entry_with_an_odd_id_never_makes_the_log_unreadable(ledger
 
     assert [e["name"] for e in entries(ledger)] == ["V1"]
     assert history_types(ledger, "V1") == ["Imported"]
+
+
+# -- several documents per transaction -------------------------------------------------------------
+
+
+def _recorded(ledger: Ledger) -> list[tuple[str, int, str]]:
+    return [
+        (str(r.originator_id), r.originator_version, r.topic)
+        for r in ledger.store.recorder.select_notifications(1, 10_000)
+    ]
+
+
+def _documents() -> list[tuple[LegacyPlan, str]]:
+    shared = {"id": JOB, "name": "V1", "status": "completed", "parameters": PARAMETERS}
+    return [
+        (plan_document(1, [shared, {"id": "a", "name": "V2", "status": "failed"}]), "1/tv.json"),
+        (plan_document(2, [{**shared, "name": "V3"}]), "2/tv.json"),  # JOB is style 1 V1's already
+        (plan_document(3, [{"id": "b", "name": "V1", "status": "completed"}]), "3/tv.json"),
+        (plan_document(4, [{"id": "c", "name": "V1", "status": "completed"}]), "4/tv.json"),
+    ]
+
+
+class RefusingStyleFour(LedgerStore):
+    """A store that refuses whatever style 4's document records (as a refused document would be)."""
+
+    def save_all(self, *aggregates: Aggregate | None) -> int:
+        if any(isinstance(a, StyleIndex) and a.style_id == 4 for a in aggregates):
+            raise ValueError("style 4 is refused")
+        return super().save_all(*aggregates)
+
+
+def test_documents_imported_together_record_what_one_by_one_imports_do_and_a_refused_one_alone(
+    clock: Clock,
+) -> None:
+    together, one_by_one = (
+        Ledger.open({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock, store_class=RefusingStyleFour)
+        for _ in range(2)
+    )
+    results = together.imports.import_plans(_documents())
+    for plan, source in _documents():
+        with contextlib.suppress(ValueError):
+            one_by_one.imports.import_plan(plan, source)
+
+    assert [type(r).__name__ for r in results] == ["ImportReport"] * 3 + ["ValueError"]
+    assert _recorded(together) == _recorded(one_by_one)
+    assert sum(r.events for r in results if isinstance(r, ImportReport)) == event_count(together)
+    assert together.store.find_job(JOB) is not None
+    assert [e["name"] for e in entries(together, 2)] == ["V3"]
+
+
+def test_documents_imported_together_are_saved_in_one_transaction(clock: Clock) -> None:
+    ledger = Ledger.open({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock)
+    saves = []
+    original = ledger.store.save
+    ledger.store.save = lambda *a, **k: saves.append(len(a)) or original(*a, **k)  # type: ignore[method-assign]
+    documents = _documents()[:3]
+
+    results = ledger.imports.import_plans(documents)
+
+    assert len(saves) == 1
+    assert sum(r.events for r in results if isinstance(r, ImportReport)) == event_count(ledger) > 0
+    again = ledger.imports.import_plans(documents)
+    assert [r.events for r in again if isinstance(r, ImportReport)] == [0, 0, 0]

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from loraledger.application.ledger import Ledger
+import pytest
+from eventsourcing.domain import Aggregate
+
+from loraledger.application import sync as sync_module
+from loraledger.application.ledger import Ledger, LedgerConfig, LedgerStore
 from loraledger.domain.decisions import Rule
 from loraledger.domain.observations import LoraObject
+from loraledger.domain.training_version import TrainingVersion
+from loraledger.projections.training_versions import render_document
 from tests.unit.application.support import (
     ACCEL,
     PARAMETERS,
@@ -148,3 +155,50 @@ def test_a_legacy_spelled_duplicate_file_never_takes_over_the_lora_url(ledger: L
     ledger.sync.observe([lora_file("style_1_v9")], url_base=ACCEL)
 
     assert only_entry(ledger, "V9")["loraUrl"].endswith("/style_1_vV9.safetensors")
+
+
+# -- transactions of many styles -----------------------------------------------------------------
+
+
+class FailingSecondSave(LedgerStore):
+    """A store whose second save fails, as a run killed part-way would stop."""
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env)
+        self.saves = 0
+
+    def save_all(self, *aggregates: Aggregate | None) -> int:
+        self.saves += 1
+        if self.saves == 2:
+            raise OSError("the run stops here")
+        return super().save_all(*aggregates)
+
+
+def test_a_sync_saves_many_styles_per_transaction_and_a_stopped_run_is_finished_by_the_next(
+    monkeypatch: pytest.MonkeyPatch, clock: Clock
+) -> None:
+    monkeypatch.setattr(sync_module, "SYNC_BATCH_FILES", 4)
+    env = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+    ledger = Ledger.open(env, config=LedgerConfig(PLAIN, PREFIX), clock=clock, store_class=FailingSecondSave)
+    files = [lora_file(f"style_{style}_vV{n}") for style in range(1, 7) for n in (1, 2)]
+
+    with pytest.raises(OSError, match="stops here"):
+        ledger.sync.observe(files, url_base=PLAIN)
+    assert [ledger.store.version_names(style) for style in range(1, 7)] == [["V2", "V1"]] * 2 + [[]] * 4
+
+    again = ledger.sync.observe(files, url_base=PLAIN)
+
+    assert (again.unchanged, again.created, again.styles) == (4, 8, {3, 4, 5, 6})
+    assert [ledger.store.version_names(style) for style in range(1, 7)] == [["V2", "V1"]] * 6
+
+
+def test_the_versions_a_sync_hands_on_render_as_the_stored_ones_do(ledger: Ledger) -> None:
+    start(ledger, "V9")
+    saved: dict[int, list[TrainingVersion]] = {}
+    files = [lora_file("style_1_vV9"), lora_file("style_1_vV8"), lora_file("style_2_vV1")]
+
+    ledger.sync.observe(files, url_base=PLAIN, on_saved=saved.__setitem__)
+
+    assert sorted(saved) == [1, 2]
+    for style_id, versions in saved.items():
+        assert render_document(versions) == render_document(ledger.queries.style_versions(style_id))
