@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from loraledger.application.file_edits import FileEditCommands
 from loraledger.domain import blobs
 from loraledger.domain.errors import LedgerError
+from loraledger.domain.subjects import STYLE, SubjectKind
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,9 @@ def _versions(data: bytes | None) -> list[Any] | None:
 class FileEditIntake:
     """The ledger's side of an edit: the entries of both texts, to `FileEditCommands.take_in`."""
 
-    def __init__(self, commands: FileEditCommands) -> None:
+    def __init__(self, commands: FileEditCommands, kind: SubjectKind = STYLE) -> None:
         self.commands = commands
+        self.kind = kind  # whose files these are: styles' or actors'
 
     def __call__(
         self, style_id: int, path: Path, base: bytes | None, edited: bytes, keep_backup: Callable[[], Path]
@@ -70,7 +72,7 @@ class FileEditIntake:
             return str(kept[-1])
 
         try:
-            report = self.commands.take_in(style_id, str(path), _versions(base), entries, keep)
+            report = self.commands.take_in(style_id, str(path), _versions(base), entries, keep, self.kind)
         except (LedgerError, ValueError) as refused:  # an entry no rule can take (a hostile key, …)
             backup = kept[-1] if kept else keep_backup()
             log.warning(

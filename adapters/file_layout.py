@@ -1,7 +1,10 @@
-"""Where each style's ``training_versions.json`` lives: a layout such as
-``{style_id}/training_versions.json`` or ``resources/style_images/{style_id}_*/training_versions.json``
-resolved to a path that is guaranteed to stay inside the output directory (symlinks included).
+"""Where each style's (or actor's) ``training_versions.json`` lives: a layout such as
+``{style_id}/training_versions.json``, ``resources/style_images/{style_id}_*/training_versions.json``
+or ``data/actors/{actor_id:04d}_*/training_versions.json`` resolved to a path that is guaranteed to
+stay inside the output directory (symlinks included).
 
+A layout names one subject kind's id: ``{style_id}`` or ``{actor_id}``, optionally with a format spec
+that pads it with zeros (``{actor_id:04d}``: actor 6's folder starts with ``0006_``).
 A path that is another style's file (a link ``2 -> 1`` in the output folder) is refused too: each
 file belongs to exactly one style.
 """
@@ -14,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 __all__ = [
+    "DEFAULT_ACTOR_LAYOUT",
     "DEFAULT_LAYOUT",
     "LayoutError",
     "named_owner",
@@ -23,20 +27,54 @@ __all__ = [
 ]
 
 DEFAULT_LAYOUT = "{style_id}/training_versions.json"
+DEFAULT_ACTOR_LAYOUT = "actors/{actor_id}/training_versions.json"
 
-_PLACEHOLDER = "{style_id}"
-_PICK_SEGMENT = "{style_id}_*"
+# `{style_id}`, `{actor_id}`, or either padded with zeros to a width of 2-9 digits (`{actor_id:04d}`).
+_ANY_PLACEHOLDER = re.compile(r"\{(style_id|actor_id)(?::0([2-9])d)?\}")
 _ID_PATTERN = "(0|[1-9][0-9]*)"  # how a style id is spelled in a path (str(int))
+
+
+def _id_pattern(width: str | None) -> str:
+    """How an id is spelled in a path: `str(id)`, or padded to `width` digits."""
+    if width is None:
+        return _ID_PATTERN
+    return f"([0-9]{{{width}}}|[1-9][0-9]{{{width},}})"
+
+
+def _fill(segment: str, subject_id: int) -> str:
+    """The segment with its placeholders replaced by the id (padded where the spec says so)."""
+    return _ANY_PLACEHOLDER.sub(
+        lambda found: format(subject_id, f"0{found[2]}d") if found[2] else str(subject_id), segment
+    )
+
+
+def _pick_placeholder(segment: str) -> str | None:
+    """The placeholder of a segment that picks a folder (`{style_id}_*`, `{actor_id:04d}_*`)."""
+    if not segment.endswith("_*"):
+        return None
+    found = _ANY_PLACEHOLDER.fullmatch(segment[:-2])
+    return found[0] if found else None
+
+
+def _kind_word(segments: tuple[str, ...]) -> str:
+    """`style` or `actor`: whose files the layout places (for messages)."""
+    for segment in segments:
+        found = _ANY_PLACEHOLDER.search(segment)
+        if found:
+            return found[1].removesuffix("_id")
+    return "style"
 
 
 class LayoutError(ValueError):
     """A layout is malformed, or resolves to a path outside the output directory."""
 
 
-def parse_layout(layout: str) -> tuple[str, ...]:
-    """Check a layout's syntax (independent of any style id) and split it into segments."""
+def parse_layout(layout: str, id_name: str = "style_id") -> tuple[str, ...]:
+    """Check a layout's syntax (independent of any id) and split it into segments; `id_name`
+    is the placeholder it must use (`style_id`, or `actor_id` for the actors' layout)."""
+    placeholder, example = "{" + id_name + "}", DEFAULT_LAYOUT.replace("style_id", id_name)
     if not isinstance(layout, str) or not layout:
-        raise LayoutError("layout must be a non-empty relative path such as " + DEFAULT_LAYOUT)
+        raise LayoutError("layout must be a non-empty relative path such as " + example)
     if layout.startswith("/"):
         raise LayoutError(f"layout {layout!r} is absolute; it must be relative to the output directory")
     if "\\" in layout or "\x00" in layout:
@@ -48,29 +86,36 @@ def parse_layout(layout: str) -> tuple[str, ...]:
             raise LayoutError(f"layout {layout!r} has an empty path segment")
         if segment in (".", ".."):
             raise LayoutError(f"layout {layout!r} may not contain a {segment!r} segment")
-        if segment == _PICK_SEGMENT:
+        names = {found[1] for found in _ANY_PLACEHOLDER.finditer(segment)}
+        if names - {id_name}:
+            raise LayoutError(
+                f"layout {layout!r}: unknown placeholder in {segment!r}; only {placeholder} is supported"
+            )
+        if _pick_placeholder(segment) is not None:
             if i == last:
                 raise LayoutError(
-                    f"layout {layout!r}: {_PICK_SEGMENT} picks a directory and cannot be the file name"
+                    f"layout {layout!r}: {placeholder}_* picks a directory and cannot be the file name"
                 )
             continue
-        rest = segment.replace(_PLACEHOLDER, "")
+        rest = _ANY_PLACEHOLDER.sub("", segment)
         if "*" in rest:
             raise LayoutError(
-                f"layout {layout!r}: '*' is only allowed in a segment that is exactly {_PICK_SEGMENT}"
+                f"layout {layout!r}: '*' is only allowed in a segment that is exactly {placeholder}_*"
             )
         if "{" in rest or "}" in rest:
             raise LayoutError(
-                f"layout {layout!r}: unknown placeholder in {segment!r}; only {_PLACEHOLDER} is supported"
+                f"layout {layout!r}: unknown placeholder in {segment!r}; only {placeholder} is supported"
+                " (optionally padded: {" + id_name + ":04d})"
             )
-    if not any(_PLACEHOLDER in segment for segment in segments):
-        raise LayoutError(f"layout {layout!r} has no {_PLACEHOLDER}: every style would share one file")
+    if not any(_ANY_PLACEHOLDER.search(segment) for segment in segments):
+        kind = id_name.removesuffix("_id")
+        raise LayoutError(f"layout {layout!r} has no {placeholder}: every {kind} would share one file")
     return segments
 
 
-def _pick_style_dir(parent: Path, style_id: str) -> str | None:
-    """First (sorted) directory name in ``parent`` starting with ``"<style_id>_"``, if any."""
-    prefix = style_id + "_"
+def _pick_style_dir(parent: Path, spelled_id: str) -> str | None:
+    """First (sorted) directory name in ``parent`` starting with ``"<id as spelled>_"``, if any."""
+    prefix = spelled_id + "_"
     try:
         with os.scandir(parent) as entries:
             names = sorted(e.name for e in entries if e.name.startswith(prefix) and e.is_dir())
@@ -88,26 +133,29 @@ def _check_style_id(style_id: int) -> str:
 
 
 def resolve_segments(output_dir: Path, layout: str, segments: tuple[str, ...], style_id: int) -> Path:
-    sid = _check_style_id(style_id)
+    _check_style_id(style_id)
+    kind = _kind_word(segments)
     root = Path(output_dir).resolve()
     current = root
     for segment in segments:
-        if segment == _PICK_SEGMENT:
-            name = _pick_style_dir(current, sid) or sid
+        picked = _pick_placeholder(segment)
+        if picked is not None:
+            spelled = _fill(picked, style_id)
+            name = _pick_style_dir(current, spelled) or spelled
         else:
-            name = segment.replace(_PLACEHOLDER, sid)
+            name = _fill(segment, style_id)
         current = current / name
     resolved = current.resolve()
     if resolved == root or not resolved.is_relative_to(root):
         raise LayoutError(
-            f"layout {layout!r} for style {style_id} resolves to {resolved}, which is not inside"
+            f"layout {layout!r} for {kind} {style_id} resolves to {resolved}, which is not inside"
             f" the output directory {root}"
         )
     owner = named_owner(segments, resolved.relative_to(root).parts)
     if owner is not None and owner != style_id:
         raise LayoutError(
-            f"the file of style {style_id} ({current}) leads through a link to {resolved},"
-            f" which is the file of style {owner}; style {style_id} is not written there"
+            f"the file of {kind} {style_id} ({current}) leads through a link to {resolved},"
+            f" which is the file of {kind} {owner}; {kind} {style_id} is not written there"
         )
     return resolved
 
@@ -116,11 +164,17 @@ def resolve_segments(output_dir: Path, layout: str, segments: tuple[str, ...], s
 def _segment_patterns(segments: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
     patterns = []
     for segment in segments:
-        if segment == _PICK_SEGMENT:  # "<id>_<anything>", or the bare "<id>" when none existed
-            patterns.append(re.compile(_ID_PATTERN + "(?:_.*)?", re.DOTALL))
+        picked = _pick_placeholder(segment)
+        if picked is not None:  # "<id>_<anything>", or the bare "<id>" when none existed
+            found = _ANY_PLACEHOLDER.fullmatch(picked)
+            width = found[2] if found else None
+            patterns.append(re.compile(_id_pattern(width) + "(?:_.*)?", re.DOTALL))
         else:
-            literal = (re.escape(part) for part in segment.split(_PLACEHOLDER))
-            patterns.append(re.compile(_ID_PATTERN.join(literal), re.DOTALL))
+            pattern, at = "", 0
+            for found in _ANY_PLACEHOLDER.finditer(segment):
+                pattern += re.escape(segment[at : found.start()]) + _id_pattern(found[2])
+                at = found.end()
+            patterns.append(re.compile(pattern + re.escape(segment[at:]), re.DOTALL))
     return tuple(patterns)
 
 

@@ -1,5 +1,5 @@
-"""The projection's file side: how each style's ``training_versions.json`` is written (where it
-lives is adapters/file_layout.py, re-exported here).
+"""The projection's file side: how each style's (or actor's) ``training_versions.json`` is written
+(where it lives is adapters/file_layout.py, re-exported here).
 
 * :class:`ProjectionFileWriter` writes atomically (temp file in the same folder, fsync, an atomic
   exchange with the old file, fsync of the folder), serialises writers of the same file across
@@ -55,6 +55,7 @@ from loraledger.adapters.file_state import (
     sha256,
     stat_key,
 )
+from loraledger.domain.subjects import STYLE, SubjectKind
 
 __all__ = [
     "DEFAULT_LAYOUT",
@@ -101,8 +102,7 @@ class ProjectionFileWriter:
 
     ``log_head`` gives where the log ends (``"<log id>:<n>"``): a mark the log does not have (a
     restored backup of the store, another log) does not make a file look newer. ``intake`` takes
-    in edits made by someone else; without it such a file is kept as a backup.
-    """
+    in edits made by someone else; without it such a file is kept as a backup."""
 
     def __init__(
         self,
@@ -112,8 +112,9 @@ class ProjectionFileWriter:
         state_dir: Path | None = None,
         log_head: Callable[[], str] | None = None,
         intake: EditIntake | None = None,
+        kind: SubjectKind = STYLE,  # whose files: styles' (`{style_id}` layouts) or actors'
     ) -> None:
-        self._segments = parse_layout(layout)  # fail at construction, not at first write
+        self._segments = parse_layout(layout, f"{kind}_id")  # fail at construction, not at first write
         self.output_dir = Path(output_dir)
         self.layout = layout
         self.state = FileState(state_dir, self.output_dir) if state_dir is not None else None

@@ -2,6 +2,9 @@
 
 A single file takes its style id from `--style`, else from its folder (`1/` or `1_ink_intensity/`).
 A folder is walked for files named `training_versions.json`, each styled by its folder's name.
+Actors' files (`kind` actor, CONTRACT §8) are found the same way, in folders named `<id>` or
+`<id>_<slug>` with the id zero-padded (`0006_european_20_female/`), and as `<id>.json` files
+(the deployment's `data/actor_training_versions/6.json`).
 Every file is resolved (links followed) and must stay inside the tree being imported (for a single
 file: its own folder), and each style may come from one file only; a file that breaks either rule
 is refused with the reason, and only it (and the files it clashes with).
@@ -18,10 +21,13 @@ from pathlib import Path
 
 from loraledger.domain.legacy import LegacyDocumentError, LegacyPlan, parse_document, plan_document
 from loraledger.domain.naming import NameRejected, parse_style_id
+from loraledger.domain.subjects import ACTOR, STYLE, SubjectKind
 
 DOCUMENT_NAME = "training_versions.json"
 MAX_DOCUMENT_BYTES = 50_000_000
 _STYLE_FOLDER = re.compile(r"([^_]+)(?:_.*)?")
+_ACTOR_ID = re.compile(r"0|[1-9][0-9]{0,8}|0[0-9]{3}")  # unpadded, or padded to 4 digits
+_ACTOR_FILE = re.compile(r"([0-9]+)\.json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +35,10 @@ class LegacyFile:
     """One file to read, with its style id, or the reason it has none."""
 
     path: Path
-    style_id: int | None
+    style_id: int | None  # the subject's id, of kind `kind`
     problem: str | None = None
     real_path: Path | None = None  # where the path leads, checked to be inside the tree
+    kind: SubjectKind = STYLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,14 +63,27 @@ def style_from_folder(folder_name: str) -> int:
         ) from None
 
 
-def find_legacy_files(path: Path, style_id: int | None) -> Iterator[LegacyFile]:
-    """The files under `path` (a file or a folder tree), each with its style id or why it has none."""
+def actor_from_name(name: str) -> int:
+    """`6`, `0006`, `0006_european_20_female` or `6.json` -> 6; other names are rejected."""
+    stem = name.removesuffix(".json")
+    head = stem.split("_", 1)[0]
+    if not _ACTOR_ID.fullmatch(head) or (name.endswith(".json") and head != stem):
+        raise NameRejected(f"{name!r} is not named <id>, <id>_<slug> or <id>.json (the id padded or not)")
+    return int(head)
+
+
+def find_legacy_files(path: Path, style_id: int | None, kind: SubjectKind = STYLE) -> Iterator[LegacyFile]:
+    """The files under `path` (a file or a folder tree), each with its subject id (of `kind`) or
+    why it has none."""
     if path.is_file():
-        found = [_inside(path.parent, _styled(path, style_id))]
+        found = [_inside(path.parent, _styled(path, style_id, kind))]
     elif path.is_dir():
+        files = {file for file in path.rglob(DOCUMENT_NAME) if file.is_file()}
+        if kind == ACTOR:
+            files.update(file for file in path.rglob("*.json") if _ACTOR_FILE.fullmatch(file.name))
         found = [
-            _inside(path, _styled(file, style_id if file.parent == path else None))
-            for file in sorted(path.rglob(DOCUMENT_NAME))
+            _inside(path, _styled(file, style_id if file.parent == path else None, kind))
+            for file in sorted(files)
             if file.is_file()
         ]
     else:
@@ -76,7 +96,10 @@ def _inside(root: Path, found: LegacyFile) -> LegacyFile:
     real_root, real = root.resolve(), found.path.resolve()
     if not real.is_relative_to(real_root):
         return LegacyFile(
-            found.path, found.style_id, f"leads to {real}, outside {real_root}: a link out of the tree"
+            found.path,
+            found.style_id,
+            f"leads to {real}, outside {real_root}: a link out of the tree",
+            kind=found.kind,
         )
     return replace(found, real_path=real)
 
@@ -91,9 +114,9 @@ def _one_file_per_style(found: list[LegacyFile]) -> list[LegacyFile]:
     return [
         replace(
             file,
-            problem=f"style {file.style_id} is also claimed by "
-            + ", ".join(str(other.path.parent) for other in clashes[id(file)] if other is not file)
-            + f": one folder per style; nothing of style {file.style_id} imported",
+            problem=f"{file.kind} {file.style_id} is also claimed by "
+            + ", ".join(_where(other) for other in clashes[id(file)] if other is not file)
+            + f": one folder per {file.kind}; nothing of {file.kind} {file.style_id} imported",
         )
         if id(file) in clashes
         else file
@@ -101,9 +124,20 @@ def _one_file_per_style(found: list[LegacyFile]) -> list[LegacyFile]:
     ]
 
 
-def _styled(path: Path, style_id: int | None) -> LegacyFile:
+def _where(file: LegacyFile) -> str:
+    """A file by its folder (`1_a/`), or by itself when its name carries the id (`6.json`)."""
+    return str(file.path.parent if file.path.name == DOCUMENT_NAME else file.path)
+
+
+def _styled(path: Path, style_id: int | None, kind: SubjectKind) -> LegacyFile:
     if style_id is not None:
-        return LegacyFile(path, style_id)
+        return LegacyFile(path, style_id, kind=kind)
+    if kind == ACTOR:
+        name = path.parent.name if path.name == DOCUMENT_NAME else path.name
+        try:
+            return LegacyFile(path, actor_from_name(name), kind=kind)
+        except NameRejected as rejected:
+            return LegacyFile(path, None, f"no actor id: give --actor, or {rejected.reason}", kind=kind)
     try:
         return LegacyFile(path, style_from_folder(path.parent.name))
     except NameRejected as rejected:
@@ -113,7 +147,7 @@ def _styled(path: Path, style_id: int | None) -> LegacyFile:
 def read_legacy_file(found: LegacyFile) -> ReadResult:
     """Read and plan one file; every problem that stops its import is in `errors`."""
     if found.style_id is None or found.problem is not None:
-        return ReadResult(found.path, None, (found.problem or "no style id",))
+        return ReadResult(found.path, None, (found.problem or f"no {found.kind} id",))
     if found.real_path is None:  # only find_legacy_files checks where a path leads
         return ReadResult(found.path, None, ("not checked to stay inside the tree",))
     try:
@@ -127,7 +161,7 @@ def read_legacy_file(found: LegacyFile) -> ReadResult:
     except UnicodeDecodeError as error:
         return ReadResult(found.path, None, (f"not UTF-8 text: {error.reason} at byte {error.start}",))
     try:
-        return ReadResult(found.path, plan_document(found.style_id, parse_document(text)))
+        return ReadResult(found.path, plan_document(found.style_id, parse_document(text), found.kind))
     except LegacyDocumentError as error:
         return ReadResult(found.path, None, tuple(error.problems))
 

@@ -16,6 +16,7 @@ from loraledger.adapters.runpod_input import build_run_input
 from loraledger.application.start import StartCommands, TrainingRequest
 from loraledger.domain import blobs
 from loraledger.domain.errors import JobIdTaken
+from loraledger.domain.subjects import STYLE, SubjectKind
 
 
 class InvalidRunInput(ValueError):
@@ -41,6 +42,7 @@ def start_training(
     fields: dict[str, Any],
     model_name_field: str,
     webhook_url: str,
+    kind: SubjectKind = STYLE,
 ) -> StartedTraining:
     """Raises InvalidRunInput and the ledger's errors (conflict, bad name) before anything is
     recorded, and RunPodError after recording the attempt as failed (RunPod refused, could not be
@@ -51,7 +53,7 @@ def start_training(
     except ValueError as error:
         raise InvalidRunInput(f"input cannot carry the model name at {model_name_field!r}: {error}") from None
     request = start.request(
-        style_id, version_name, parameters=parameters, description=description, fields=fields
+        style_id, version_name, parameters=parameters, description=description, fields=fields, kind=kind
     )
     try:
         run_input = build_run_input(extra_input, model_name_field, request.model_name, parameters)

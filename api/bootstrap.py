@@ -23,6 +23,7 @@ from loraledger.adapters.store import prepare_store, store_env, store_exists
 from loraledger.api.facade import Service
 from loraledger.api.settings import Settings
 from loraledger.application.ledger import Ledger, LedgerConfig, utc_now
+from loraledger.domain.subjects import ACTOR, STYLE, SubjectKind
 from loraledger.projections.writer import ProjectionWriter, log_head
 
 # Style files written at once by one write turn (their fsyncs overlap; each style has its own lock).
@@ -72,9 +73,10 @@ class Clients:
 
         return RunPodStatusSource(self.runpod)
 
-    def folder_sink(self, out_dir: Path) -> FileSink:
-        """Files in a folder of their own, in the live layout (for `replay`)."""
-        return FileSink(ProjectionFileWriter(out_dir, self.settings.output_layout))
+    def folder_sink(self, out_dir: Path, kind: SubjectKind = STYLE) -> FileSink:
+        """Files in a folder of their own, in the live layout of their kind (for `replay`)."""
+        layout = self.settings.actor_output_layout if kind == ACTOR else self.settings.output_layout
+        return FileSink(ProjectionFileWriter(out_dir, layout, kind=kind))
 
     def close(self) -> None:
         if "runpod" in self.__dict__:
@@ -86,38 +88,57 @@ def open_service(
 ) -> Service:
     """The service for these settings; `create_store=False` uses only a store that exists."""
     register_secrets(*settings.secret_values())  # hidden from every answer, file and log from now on
-    config = LedgerConfig(lora_url_base=settings.effective_lora_url_base, s3_prefix=settings.s3_prefix)
+    config = LedgerConfig(
+        lora_url_base=settings.effective_lora_url_base,
+        s3_prefix=settings.s3_prefix,
+        s3_actor_prefix=settings.s3_actor_prefix,
+    )
     if create_store:
         prepare_store(settings.database_url)
     env = store_env(settings.database_url, create=create_store)
     ledger = Ledger.open(env, config=config, clock=clock or utc_now, store_class=MeteredLedgerStore)
     try:
-        files = ProjectionFileWriter(
-            Path(settings.output_dir),
-            settings.output_layout,
-            state_dir=settings.effective_state_dir or Path(tempfile.mkdtemp(prefix="loraledger-state-")),
-            log_head=partial(log_head, ledger.store),
-            intake=FileEditIntake(ledger.file_edits),
-        )
+        state_dir = settings.effective_state_dir or Path(tempfile.mkdtemp(prefix="loraledger-state-"))
+        files = _file_writer(settings, ledger, state_dir, STYLE)
+        # The actors' records are kept apart: their files share the output folder, not its mark.
+        actor_files = _file_writer(settings, ledger, state_dir / "actors", ACTOR)
     except BaseException:
         ledger.close()
         raise
-    sink = FileSink(files)
-    projection = ProjectionWriter(
-        ledger.store,
-        sink,
-        files,
-        ledger.queries.style_versions,
-        edits=sink,
-        write_threads=FILE_WRITE_THREADS,
+    projection, actor_projection = (
+        ProjectionWriter(
+            ledger.store,
+            FileSink(writer),
+            writer,
+            partial(ledger.queries.style_versions, kind=kind),
+            edits=FileSink(writer),
+            write_threads=FILE_WRITE_THREADS,
+            kind=kind,
+        )
+        for writer, kind in ((files, STYLE), (actor_files, ACTOR))
     )
-    return Service(settings, ledger, projection, files, Clients(settings))
+    return Service(settings, ledger, projection, files, Clients(settings), actor_projection, actor_files)
+
+
+def _file_writer(
+    settings: Settings, ledger: Ledger, state_dir: Path, kind: SubjectKind
+) -> ProjectionFileWriter:
+    """The files of one subject kind: its layout, its records in the state folder, its edits taken in."""
+    return ProjectionFileWriter(
+        Path(settings.output_dir),
+        settings.actor_output_layout if kind == ACTOR else settings.output_layout,
+        state_dir=state_dir,
+        log_head=partial(log_head, ledger.store),
+        intake=FileEditIntake(ledger.file_edits, kind),
+        kind=kind,
+    )
 
 
 def check_serve_settings(settings: Settings, workers: int) -> None:
     """What `serve` checks and prepares before it starts uvicorn: the layout, the worker count, the
     store (and its tables, once, for several workers)."""
     ProjectionFileWriter(Path(settings.output_dir), settings.output_layout)  # a bad layout stops here
+    ProjectionFileWriter(Path(settings.output_dir), settings.actor_output_layout, kind=ACTOR)
     if workers > 1 and settings.database_url.startswith("sqlite"):
         raise ServeRefused(
             "several workers need LORALEDGER_DATABASE_URL=postgresql://…; SQLite is one process"

@@ -24,8 +24,10 @@ from loraledger.api.cli_support import (
     explained,
     fail,
     out,
+    parse_actor,
     parse_json_object,
     parse_style,
+    parse_subject,
     parse_version,
     parse_when,
     print_json,
@@ -35,6 +37,7 @@ from loraledger.api.cli_support import (
     settings_for_command,
 )
 from loraledger.domain.parse_duration import parse_duration
+from loraledger.domain.subjects import ACTOR, STYLE, Subject, SubjectKind
 
 # `--help` and `--version` import no more than typer and the few modules above: the store, the
 # clients, pydantic, prometheus and rich are imported by the commands that use them (the start
@@ -50,6 +53,17 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 StyleOption = Annotated[int | None, typer.Option("--style", parser=parse_style, help="style id")]
+ActorOption = Annotated[int | None, typer.Option("--actor", parser=parse_actor, help="actor id")]
+ActorsOption = Annotated[
+    bool,
+    typer.Option("--actors", help="a tree of actors' folders (<id>_<slug>, zero-padded) or <id>.json files"),
+]
+SubjectArgument = Annotated[
+    Subject,
+    typer.Argument(
+        parser=parse_subject, metavar="SUBJECT", help="style/<id> or actor/<id>; a number is a style"
+    ),
+]
 
 
 def _show_version(value: bool) -> None:
@@ -104,7 +118,7 @@ def serve(
 
 @app.command()
 def start(
-    style: Annotated[int, typer.Argument(parser=parse_style, help="style id")],
+    subject: SubjectArgument,
     version: Annotated[
         str | None, typer.Option("--version-name", parser=parse_version, help="V<n>; default: the next")
     ] = None,
@@ -126,22 +140,23 @@ def start(
     """Start a training on RunPod (as POST /styles/{id}/trainings); prints the version's entry."""
     with service() as svc:
         entry = svc.start(
-            style,
+            subject.id,
             version,
             parameters=parameters or {},
             description=description,
             extra_input=extra_input or {},
             fields=fields or {},
+            kind=subject.kind,
         )
     if as_json:
         print_json(entry)
     else:
-        say(f"style {style} {entry.get('name')}: {entry.get('status')}, RunPod job {entry.get('id')}")
+        say(f"{subject} {entry.get('name')}: {entry.get('status')}, RunPod job {entry.get('id')}")
 
 
 @app.command()
 def annotate(
-    style: Annotated[int, typer.Argument(parser=parse_style, help="style id")],
+    subject: SubjectArgument,
     version: Annotated[str, typer.Argument(parser=parse_version, help="version name, e.g. V8")],
     fields: Annotated[
         dict[str, Any],
@@ -155,26 +170,29 @@ def annotate(
     set_fields = {key: value for key, value in fields.items() if value is not None}
     cleared = [key for key, value in fields.items() if value is None]
     with service() as svc:
-        entry = svc.annotate(style, version, set_fields, cleared)
+        entry = svc.annotate(subject.id, version, set_fields, cleared, subject.kind)
     if as_json:
         print_json(entry)
     else:
         said = f"set {', '.join(set_fields) or '-'}; cleared {', '.join(cleared) or '-'}"
-        say(f"style {style} {version}: {said}")
+        say(f"{subject} {version}: {said}")
 
 
 @app.command()
-def sync(style: StyleOption = None, as_json: JsonOption = False) -> None:
-    """Scan the S3 bucket once and apply the matching rules; prints the report."""
+def sync(style: StyleOption = None, actor: ActorOption = None, as_json: JsonOption = False) -> None:
+    """Scan the S3 bucket once (styles' and actors' prefixes) and apply the matching rules; prints
+    the report."""
     from loraledger.api.render import sync_report_json
 
+    if style is not None and actor is not None:
+        raise typer.BadParameter("give --style or --actor, not both")
     with service() as svc:
         progress, advance = progress_bar("listing S3") if not as_json else (None, None)
         if progress is not None:
             with progress:
-                report = svc.sync(style, advance)
+                report = svc.sync(style, advance, only_actor=actor)
         else:
-            report = svc.sync(style)
+            report = svc.sync(style, only_actor=actor)
         backups = svc.take_backups()
     if as_json:
         print_json({**sync_report_json(report), "backups": [str(path) for path in backups]})
@@ -192,22 +210,27 @@ def sync(style: StyleOption = None, as_json: JsonOption = False) -> None:
 def rebuild(as_json: JsonOption = False) -> None:
     """Regenerate every JSON file from the event history."""
     with service() as svc:
-        result = svc.rebuild()
+        rebuilt = svc.rebuild()
         backups = svc.take_backups()
+    from loraledger.api.render import rebuild_json
+
+    result, actors = rebuilt, rebuilt.actors
     styles = result.styles_written
     if as_json:
-        errors = {str(style_id): reason for style_id, reason in result.errors.items()}
-        backup_paths = [str(path) for path in backups]
-        print_json({"styles": styles, "failed": result.failed, "errors": errors, "backups": backup_paths})
+        print_json(rebuild_json(rebuilt, backups))
     else:
         say(f"wrote {len(styles)} styles: {', '.join(map(str, styles)) or '-'}")
+        if actors.styles_written:
+            say(f"wrote {len(actors.styles_written)} actors: {', '.join(map(str, actors.styles_written))}")
     if result.failed:
         fail(f"the files of styles {', '.join(map(str, result.failed))} could not be written (see above)")
+    if actors.failed:
+        fail(f"the files of actors {', '.join(map(str, actors.failed))} could not be written (see above)")
 
 
 @app.command()
 def history(
-    style: Annotated[int, typer.Argument(parser=parse_style, help="style id")],
+    subject: SubjectArgument,
     version: Annotated[str, typer.Argument(parser=parse_version, help="version name, e.g. V8")],
     as_json: Annotated[bool, typer.Option("--json", help="print the JSON the HTTP route answers")] = False,
 ) -> None:
@@ -215,7 +238,7 @@ def history(
     from loraledger.api.render import history_text
 
     with service() as svc:
-        answer = svc.history(style, version)
+        answer = svc.history(subject.id, version, subject.kind)
     if as_json:
         print_json(answer)
     else:
@@ -241,10 +264,13 @@ def replay(
         fail(str(refused), 2)
     with service() as svc:
         styles = svc.replay(until, out_dir)
+        actors = svc.replay_actors(until, out_dir)
     if as_json:
-        print_json({"styles": styles, "until": until.isoformat(), "out": str(out_dir)})
+        answer: dict[str, Any] = {"styles": styles, "until": until.isoformat(), "out": str(out_dir)}
+        print_json({**answer, "actors": actors} if actors else answer)
     else:
-        say(f"wrote {len(styles)} styles as of {until.isoformat()} into {out_dir}")
+        said = f"{len(styles)} styles" + (f" and {len(actors)} actors" if actors else "")
+        say(f"wrote {said} as of {until.isoformat()} into {out_dir}")
 
 
 @app.command("import")
@@ -255,6 +281,8 @@ def import_(
         bool, typer.Option("--dry-run", help="report what would be recorded; write nothing")
     ] = False,
     as_json: JsonOption = False,
+    actor: ActorOption = None,
+    actors: ActorsOption = False,
 ) -> None:
     """Import legacy training_versions.json files, merging duplicate entries of one version."""
     from loraledger.api.bootstrap import dry_run_overrides
@@ -264,7 +292,9 @@ def import_(
         with explained():
             overrides = dry_run_overrides(settings_for_command())
     with service(create_store=not dry_run, **overrides) as svc:
-        outcomes = svc.import_path(path, style, dry_run=dry_run)
+        outcomes = svc.import_path(
+            path, actor if actor is not None else style, dry_run=dry_run, kind=_kind_of(style, actor, actors)
+        )
     refused = sum(1 for outcome in outcomes if outcome.report is None)
     if as_json:
         print_json([_import_json(outcome) for outcome in outcomes])
@@ -301,7 +331,7 @@ def _say_imports(outcomes: list[Any], verb: str) -> None:
             continue
         r = outcome.report
         say(
-            f"{outcome.path}: style {r.style_id}, {r.versions} versions, {r.imported} imported, "
+            f"{outcome.path}: {r.kind} {r.style_id}, {r.versions} versions, {r.imported} imported, "
             f"{r.merged} merged, {r.already_imported} already imported; {verb} {r.events} events"
         )
         for problem in outcome.problems:
@@ -313,13 +343,16 @@ def doctor(
     path: Annotated[Path, typer.Argument(help="a training_versions.json file or a folder tree")],
     style: StyleOption = None,
     as_json: JsonOption = False,
+    actor: ActorOption = None,
+    actors: ActorsOption = False,
 ) -> None:
     """Report duplicates and inconsistencies in legacy files; writes nothing."""
     from loraledger.api.facade import check_legacy_files
 
+    kind = _kind_of(style, actor, actors)
     settings_for_command()  # doctor reads no setting, but a bad one is refused by every command
     with explained():
-        checks = check_legacy_files(path, style)
+        checks = check_legacy_files(path, actor if actor is not None else style, kind)
     if not checks:
         fail(f"no training_versions.json found under {path}")
     if as_json:
@@ -358,9 +391,17 @@ def reconcile(
             f"{len(report.errors)} errors"
         )
         for problem in report.errors:
-            say(f"  {problem['style_id']} {problem['version']}: {problem['error']}")
+            subject = f"actor {problem['actor_id']}" if "actor_id" in problem else problem["style_id"]
+            say(f"  {subject} {problem['version']}: {problem['error']}")
     if report.errors:
         raise typer.Exit(1)
+
+
+def _kind_of(style: int | None, actor: int | None, actors: bool) -> SubjectKind:
+    """The kind of subject `import` and `doctor` read: actors with `--actor` or `--actors`."""
+    if style is not None and (actor is not None or actors):
+        raise typer.BadParameter("give --style, or --actor / --actors, not both")
+    return ACTOR if actor is not None or actors else STYLE
 
 
 def main() -> None:

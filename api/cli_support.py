@@ -20,7 +20,8 @@ import typer
 
 from loraledger.adapters.redaction import escape_controls, json_for_terminal, redact
 from loraledger.domain.errors import LedgerError
-from loraledger.domain.naming import NameRejected, parse_style_id, parse_version_name
+from loraledger.domain.naming import NameRejected, parse_actor_id, parse_style_id, parse_version_name
+from loraledger.domain.subjects import ACTOR, STYLE, Subject, subject_kind
 from loraledger.domain.times import parse_time
 
 if TYPE_CHECKING:
@@ -144,6 +145,25 @@ def parse_style(text: str) -> int:
         return parse_style_id(text)
     except NameRejected as rejected:
         raise typer.BadParameter(rejected.reason) from None
+
+
+def parse_actor(text: str) -> int:
+    try:
+        return parse_actor_id(text)
+    except NameRejected as rejected:
+        raise typer.BadParameter(rejected.reason) from None
+
+
+def parse_subject(text: str) -> Subject:
+    """`style/1` or `actor/6` (CONTRACT §8); a bare number is a style."""
+    kind_text, slash, id_text = text.rpartition("/")
+    if not slash:
+        return Subject(STYLE, parse_style(text))
+    try:
+        kind = subject_kind(kind_text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: write a subject as style/<id> or actor/<id>") from None
+    return Subject(kind, parse_actor(id_text) if kind == ACTOR else parse_style(id_text))
 
 
 def parse_version(text: str) -> str:

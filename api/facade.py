@@ -1,9 +1,10 @@
 """The service as the edges see it: one method per route and CLI command.
 
-Each command runs one adapter flow or ledger command, then hands the projection writer the
-styles it touched (api/bootstrap.py builds the parts; projections/writer.py writes the files),
-so a command means the same from either edge and a 2xx answer is already on disk. Methods
-return what the edges render: an entry, a history, a document's text, a report.
+Each command runs one adapter flow or ledger command, then hands the projection writer of its
+subjects' kind (styles', or actors': CONTRACT §8) the subjects it touched (api/bootstrap.py
+builds the parts; projections/writer.py writes the files), so a command means the same from either
+edge and a 2xx answer is already on disk. Methods return what the edges render: an entry, a
+history, a document's text, a report.
 
 Over 350 lines because it is the one list of what the edges can call (every route and command,
 with its outcome logging): split, an edge would have to know which part holds a command.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,12 +31,14 @@ from loraledger.api.settings import Settings
 from loraledger.api.state import OperatingState, seconds_since
 from loraledger.application.imports import ImportReport
 from loraledger.application.ledger import Ledger
-from loraledger.application.reconcile import ReconcileReport
+from loraledger.application.reconcile import PendingVersion, ReconcileReport
 from loraledger.application.reports import ReportResult
 from loraledger.application.sync import SyncReport
 from loraledger.domain.errors import OwnedFieldError
 from loraledger.domain.legacy import LegacyPlan
+from loraledger.domain.subjects import ACTOR, STYLE, SUBJECT_KINDS, SubjectKind
 from loraledger.domain.times import parse_time
+from loraledger.domain.training_version import TrainingVersion
 from loraledger.projections.replay import replay
 from loraledger.projections.writer import CatchUp, ProjectionWriter
 
@@ -52,6 +55,7 @@ __all__ = [
     "ImportOutcome",
     "LegacyCheck",
     "OperatingState",
+    "Rebuilt",
     "ReplayTargetRefused",
     "Service",
     "check_legacy_files",
@@ -85,6 +89,13 @@ class ImportOutcome:
 
 
 @dataclass(slots=True)
+class Rebuilt(CatchUp):
+    """What a rebuild wrote: the styles' files (as any write turn says), and the actors' files."""
+
+    actors: CatchUp = field(default_factory=lambda: CatchUp(0))
+
+
+@dataclass(slots=True)
 class LegacyCheck:
     """Per legacy file (`doctor`): what is wrong with it; nothing when it is fine."""
 
@@ -92,10 +103,10 @@ class LegacyCheck:
     problems: list[str]
 
 
-def check_legacy_files(path: Path, style_id: int | None) -> list[LegacyCheck]:
+def check_legacy_files(path: Path, style_id: int | None, kind: SubjectKind = STYLE) -> list[LegacyCheck]:
     """Duplicates and inconsistencies of every legacy file under `path`; opens no store."""
     checks = []
-    for found in find_legacy_files(path, style_id):
+    for found in find_legacy_files(path, style_id, kind):
         read = read_legacy_file(found)
         checks.append(LegacyCheck(found.path, list(read.errors) + (read.plan.problems if read.plan else [])))
     return checks
@@ -112,12 +123,16 @@ class Service:
         projection: ProjectionWriter,
         files: ProjectionFileWriter,
         clients: Clients,
+        actor_projection: ProjectionWriter,
+        actor_files: ProjectionFileWriter,
     ) -> None:
         self.settings = settings
         self.ledger = ledger
         self.projection = projection
         self.files = files
         self.clients = clients
+        self.actor_projection = actor_projection
+        self.actor_files = actor_files
         self._store_checked = (float("-inf"), True)
         self._watcher: FileWatcher | None = None
 
@@ -125,33 +140,53 @@ class Service:
         if self._watcher is not None:
             self._watcher.stop()
         self.projection.close()
+        self.actor_projection.close()
         self.clients.close()
         self.ledger.close()
 
     # ------------------------------------------------------------------ the files
 
+    def _projection(self, kind: SubjectKind) -> ProjectionWriter:
+        return self.actor_projection if kind == ACTOR else self.projection
+
     def catch_up(self) -> CatchUp:
-        """Bring the files up to date; a file someone else had changed is kept and reported."""
+        """Bring the files up to date; a file someone else had changed is kept and reported.
+        Returns the styles' turn (the actors' files are brought up to date too)."""
+        self.actor_projection.catch_up()
         return self.projection.catch_up()
 
     def start_writer(self) -> None:
-        """Server mode: the files are written by the projection's background thread, which a
+        """Server mode: the files are written by the projections' background threads, which a
         change to a file wakes (an edit by someone else is taken in within 2 seconds)."""
         self.projection.start_background()
-        self._watcher = FileWatcher(Path(self.settings.output_dir), self.projection.wake)
+        self.actor_projection.start_background()
+
+        def wake() -> None:
+            self.projection.wake()
+            self.actor_projection.wake()
+
+        self._watcher = FileWatcher(Path(self.settings.output_dir), wake)
         self._watcher.start()
 
     def take_backups(self) -> list[Path]:
         """Backups kept since the last call (for the command's answer)."""
-        return self.projection.take_backups()
+        return self.projection.take_backups() + self.actor_projection.take_backups()
 
-    def rebuild(self) -> CatchUp:
-        """Every style's file regenerated from the whole history (`failed`: styles not writable)."""
-        return self.projection.rebuild()
+    def rebuild(self) -> Rebuilt:
+        """Every file regenerated from the whole history (`failed`: subjects not writable)."""
+        styles = self.projection.rebuild()
+        actors = self.actor_projection.rebuild()
+        return Rebuilt(**{part.name: getattr(styles, part.name) for part in fields(CatchUp)}, actors=actors)
 
     def replay(self, until: datetime, out_dir: Path) -> list[int]:
+        """The styles' files as they were at `until` into `out_dir` (see replay_actors)."""
         check_replay_target(Path(self.settings.output_dir), out_dir)
         return replay(self.ledger.store, until, self.clients.folder_sink(out_dir))
+
+    def replay_actors(self, until: datetime, out_dir: Path) -> list[int]:
+        """The actors' files as they were at `until`, into `out_dir` in the actors' layout."""
+        check_replay_target(Path(self.settings.output_dir), out_dir)
+        return replay(self.ledger.store, until, self.clients.folder_sink(out_dir, ACTOR), ACTOR)
 
     # ------------------------------------------------------------------ commands
 
@@ -164,6 +199,7 @@ class Service:
         description: str | None,
         extra_input: dict[str, Any],
         fields: dict[str, Any],
+        kind: SubjectKind = STYLE,
     ) -> dict[str, Any]:
         """Record the request, ask RunPod, record its answer; returns the version's entry."""
         from loraledger.adapters.training_start import start_training  # with the RunPod client
@@ -182,9 +218,10 @@ class Service:
                 fields=fields,
                 model_name_field=self.settings.runpod_model_name_field,
                 webhook_url=webhook_url,
+                kind=kind,
             )
         finally:
-            self.projection.after_command()
+            self._projection(kind).after_command()
         request = started.request
         log_outcome(
             "start",
@@ -193,14 +230,15 @@ class Service:
             version=request.version_name,
             job_id=started.job_id,
             rule=started.rule,
+            kind=kind,
         )
-        return self.ledger.queries.entry(request.style_id, request.version_name)
+        return self.ledger.queries.entry(request.style_id, request.version_name, kind)
 
     def receive_job_payload(self, payload: JobPayload) -> ReportResult:
         from loraledger.adapters.runpod_payloads import report_from_payload  # loaded by the HTTP edge
 
         result = self.ledger.reports.apply(report_from_payload(payload), source="webhook")
-        self.projection.after_command()
+        self._projection(result.kind).after_command()
         for decision in result.decisions:
             log_decision(
                 "webhook",
@@ -208,11 +246,17 @@ class Service:
                 style_id=result.style_id,
                 version=result.version_name,
                 answer=result.result,
+                kind=result.kind,
             )
         return result
 
     def annotate(
-        self, style_id: int, version_name: str, set_fields: dict[str, Any], cleared: list[str]
+        self,
+        style_id: int,
+        version_name: str,
+        set_fields: dict[str, Any],
+        cleared: list[str],
+        kind: SubjectKind = STYLE,
     ) -> dict[str, Any]:
         """Set or clear user fields, and `hidden` (true: not in the file; false: shown again);
         returns the version's entry."""
@@ -221,10 +265,10 @@ class Service:
         if "hidden" in cleared or (hidden is not None and not isinstance(hidden, bool)):
             raise OwnedFieldError("hidden is true (not shown in the file) or false (shown)")
         if hidden is not None:
-            version = self.ledger.file_edits.set_hidden(style_id, version_name, hidden)
+            version = self.ledger.file_edits.set_hidden(style_id, version_name, hidden, kind)
         if set_fields or cleared or hidden is None:
-            version = self.ledger.annotations.annotate(style_id, version_name, set_fields, cleared)
-        self.projection.after_command()
+            version = self.ledger.annotations.annotate(style_id, version_name, set_fields, cleared, kind)
+        self._projection(kind).after_command()
         log_outcome(
             "annotate",
             "annotated",
@@ -232,17 +276,32 @@ class Service:
             version=version_name,
             job_id=version.current_id,
             fields=sorted([*set_fields, *cleared]),
+            kind=kind,
         )
         return version.document_entry()
 
     def sync(
-        self, only_style: int | None = None, on_listed: Callable[[int], None] | None = None
+        self,
+        only_style: int | None = None,
+        on_listed: Callable[[int], None] | None = None,
+        only_actor: int | None = None,
     ) -> SyncReport:
+        """One sync of both prefixes (the actors' when LORALEDGER_S3_ACTOR_PREFIX is set), one
+        report; `only_style` or `only_actor` keeps one subject's files."""
         bucket = self.settings.require_bucket()
         before = self.projection.head()
         url_base = self.settings.effective_lora_url_base
         assert url_base is not None  # derived from the bucket when not set
         texts: dict[int, str] = {}
+        actor_texts: dict[int, str] = {}
+        style_renderer = self.projection.renderer(texts)
+        actor_renderer = self.actor_projection.renderer(actor_texts)
+
+        def on_saved(subject_id: int, versions: list[TrainingVersion]) -> None:
+            render = actor_renderer if versions and versions[0].kind == ACTOR else style_renderer
+            if render is not None:
+                render(subject_id, versions)
+
         with timed_run("sync"):
             report = sync_bucket(
                 self.ledger.sync,
@@ -252,17 +311,23 @@ class Service:
                 url_base=url_base,
                 only_style=only_style,
                 on_listed=on_listed,
-                on_saved=self.projection.renderer(texts),
+                on_saved=on_saved,
+                actor_prefix=self.settings.s3_actor_prefix,
+                only_actor=only_actor,
             )
         self.projection.after_command(report.styles, before, texts)
+        self.actor_projection.after_command(report.actors, before, actor_texts)
         log_sync_outcomes(report)
         return report
 
-    def import_path(self, path: Path, style_id: int | None, *, dry_run: bool = False) -> list[ImportOutcome]:
-        """Import every legacy file under `path`, several files per transaction (about
-        IMPORT_BATCH_ENTRIES entries); a refused file is refused alone."""
+    def import_path(
+        self, path: Path, style_id: int | None, *, dry_run: bool = False, kind: SubjectKind = STYLE
+    ) -> list[ImportOutcome]:
+        """Import every legacy file under `path` (styles', or actors' by `kind`), several files
+        per transaction (about IMPORT_BATCH_ENTRIES entries); a refused file is refused alone."""
         outcomes: list[ImportOutcome] = []
-        before = self.projection.head()
+        projection = self._projection(kind)
+        before = projection.head()
         batch: list[tuple[Path, LegacyPlan]] = []
 
         def record_batch() -> None:
@@ -277,7 +342,7 @@ class Service:
             batch.clear()
 
         entries = 0
-        for found in find_legacy_files(path, style_id):
+        for found in find_legacy_files(path, style_id, kind):
             read = read_legacy_file(found)
             if read.plan is None:
                 record_batch()  # the outcomes stay in the files' order
@@ -291,7 +356,7 @@ class Service:
         record_batch()
         if not dry_run:
             touched = {o.report.style_id for o in outcomes if o.report and o.report.events}
-            self.projection.after_command(touched, before)
+            projection.after_command(touched, before)
         return outcomes
 
     def reconcile(self, older_than: timedelta) -> ReconcileReport:
@@ -299,30 +364,37 @@ class Service:
         self.settings.require_runpod("to ask RunPod about pending trainings (reconcile)")
         status = self.clients.runpod_status
         self.catch_up()
-        pending = self.projection.pending_versions()
+        pending: list[PendingVersion] = [
+            (subject_id, name, kind)
+            for kind in SUBJECT_KINDS
+            for subject_id, name in self._projection(kind).pending_versions()
+        ]
         grace = self.settings.effective_reconcile_after
         with timed_run("reconcile"):
             report = self.ledger.reconcile.run(pending, status, older_than=older_than, grace=grace)
         self.catch_up()
         for done in report.results:
+            kind = ACTOR if "actor_id" in done else STYLE
             log_outcome(
                 "reconcile",
                 str(done["result"]),
-                style_id=int(done["style_id"]),
+                style_id=int(done[f"{kind}_id"]),
                 version=str(done["version"]),
                 job_id=done.get("job_id"),
+                kind=kind,
             )
         return report
 
     # ------------------------------------------------------------------ reads
 
-    def document(self, style_id: int) -> str | None:
-        """The style's `training_versions.json` text; None when the style has no version."""
-        return self.projection.document(style_id)
+    def document(self, style_id: int, kind: SubjectKind = STYLE) -> str | None:
+        """The subject's `training_versions.json` text; None when it has no version."""
+        return self._projection(kind).document(style_id)
 
-    def history(self, style_id: int, version_name: str) -> dict[str, Any]:
-        """The version's events and decisions, oldest first (CONTRACT §7). UnknownVersion."""
-        return history_json(style_id, version_name, self.ledger.queries.history(style_id, version_name))
+    def history(self, style_id: int, version_name: str, kind: SubjectKind = STYLE) -> dict[str, Any]:
+        """The version's events and decisions, oldest first (CONTRACT §7, §8). UnknownVersion."""
+        events = self.ledger.queries.history(style_id, version_name, kind)
+        return history_json(style_id, version_name, events, kind)
 
     # ------------------------------------------------------------------ health
 
@@ -335,10 +407,11 @@ class Service:
     def operating_state(self, now: datetime) -> OperatingState:
         """What the state gauges of /metrics show, as of `now`."""
         summary = self.projection.status_summary()
-        unwritten = self.projection.oldest_unwritten()
-        pending = [parse_time(text) for text in summary.pending_since]
+        actors = self.actor_projection.status_summary()
+        unwritten = self._oldest_unwritten()
+        pending = [parse_time(text) for text in summary.pending_since + actors.pending_since]
         return OperatingState(
-            versions=summary.versions,
+            versions={**summary.versions, **actors.versions},
             projection_lag_seconds=seconds_since(unwritten, now),
             pending_oldest_age_seconds=seconds_since(min(pending, default=None), now),
         )
@@ -349,10 +422,15 @@ class Service:
         problem = self.health()
         if problem is not None:
             return problem
-        lag = seconds_since(self.projection.oldest_unwritten(), now)
+        lag = seconds_since(self._oldest_unwritten(), now)
         if lag > READY_LAG_SECONDS:
             return f"the files are {lag:.1f} s behind the event log (at most {READY_LAG_SECONDS:g} s)"
         return None
+
+    def _oldest_unwritten(self) -> datetime | None:
+        """When the oldest event some file (a style's or an actor's) does not hold yet was recorded."""
+        moments = [p.oldest_unwritten() for p in (self.projection, self.actor_projection)]
+        return min((moment for moment in moments if moment is not None), default=None)
 
     def health(self) -> str | None:
         """None when healthy; else why not: the store does not answer, or it answers reads but

@@ -38,7 +38,7 @@ from loraledger.api.bootstrap import open_service
 from loraledger.api.facade import Service
 from loraledger.api.limits import BodyLimits
 from loraledger.api.operating import RequestContext, operating_router
-from loraledger.api.render import reconcile_report_json, sync_report_json, webhook_json
+from loraledger.api.render import rebuild_json, reconcile_report_json, sync_report_json, webhook_json
 from loraledger.api.schemas import (
     WEBHOOK_RESPONSES,
     HealthAnswer,
@@ -163,6 +163,7 @@ class StartTraining(BaseModel):
 class SyncRequest(BaseModel):
     # A JSON integer only: lax parsing would read "1_0" as 10, and "+1", " 1 ", true or 1.0 as 1.
     style_id: StrictInt | None = Field(default=None, ge=1, le=999_999_999)
+    actor_id: StrictInt | None = Field(default=None, ge=0, le=999_999_999)  # CONTRACT §8
 
 
 # --------------------------------------------------------------------------- routes
@@ -243,7 +244,11 @@ async def _webhook_payload(request: Request, service: Service) -> JobPayload:
     responses=error_responses(400, 401, 408, 413, 422, 502, 503),
 )
 def sync_s3(service: ServiceDep, body: Annotated[SyncRequest | None, Body()] = None) -> dict[str, Any]:
-    answer = sync_report_json(service.sync(body.style_id if body else None))
+    if body is not None and body.style_id is not None and body.actor_id is not None:
+        raise HTTPException(422, "give style_id or actor_id, not both: a sync of one subject")
+    answer = sync_report_json(
+        service.sync(body.style_id if body else None, only_actor=body.actor_id if body else None)
+    )
     answer["backups"] = [str(path) for path in service.take_backups()]
     return answer
 
@@ -326,12 +331,7 @@ async def annotate_version(
 )
 def rebuild_projections(service: ServiceDep) -> dict[str, Any]:
     result = service.rebuild()
-    return {
-        "styles": result.styles_written,
-        "failed": result.failed,
-        "errors": {str(style_id): reason for style_id, reason in result.errors.items()},
-        "backups": [str(path) for path in service.take_backups()],
-    }
+    return rebuild_json(result, service.take_backups())
 
 
 @router.post(
@@ -469,7 +469,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # One schema per answer model, as validated (see VersionEntry in api/schemas.py).
         separate_input_output_schemas=False,
     )
+    from loraledger.api.actor_routes import actor_router  # it builds on this module's guards
+
     app.include_router(router)
+    app.include_router(actor_router)
     app.include_router(health_router)
     app.include_router(operating_router)
     install_error_handlers(app)

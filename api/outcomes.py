@@ -9,15 +9,15 @@ from typing import Any
 from loraledger.application.imports import ImportReport
 from loraledger.application.sync import SyncReport
 from loraledger.domain.decisions import Decision, SyncOutcome
-from loraledger.domain.naming import NameRejected, parse_lora_key
+from loraledger.domain.naming import NameRejected, key_basename, parse_lora_key
+from loraledger.domain.subjects import ACTOR, STYLE, SubjectKind
 
 log = logging.getLogger("loraledger.outcomes")
 
-SUBJECT_KIND = "style"  # every version belongs to a style
 
-
-def subject(style_id: int | None) -> str | None:
-    return None if style_id is None else f"{SUBJECT_KIND}/{style_id}"
+def subject(style_id: int | None, kind: SubjectKind = STYLE) -> str | None:
+    """`style/1`, `actor/6`: the subject as the logs write it."""
+    return None if style_id is None else f"{kind}/{style_id}"
 
 
 def log_outcome(
@@ -29,12 +29,13 @@ def log_outcome(
     job_id: str | None = None,
     rule: str | None = None,
     level: int = logging.INFO,
+    kind: SubjectKind = STYLE,
     **more: Any,
 ) -> None:
     fields = {
         "command": command,
         "outcome": outcome,
-        "subject": subject(style_id),
+        "subject": subject(style_id, kind),
         "version": version,
         "job_id": job_id,
         "rule": rule,
@@ -65,12 +66,15 @@ def log_sync_outcomes(report: SyncReport) -> None:
         if decision.outcome == SyncOutcome.UNCHANGED:
             continue
         key = str(decision.input.get("key", ""))
+        kind = ACTOR if key_basename(key).startswith("actor_") else STYLE
         try:
-            model = parse_lora_key(key)
+            model = parse_lora_key(key, kind)
         except NameRejected:
             log_decision("sync", decision, style_id=None, version=None, key=key)
             continue
-        log_decision("sync", decision, style_id=model.style_id, version=model.version_name, key=key)
+        log_decision(
+            "sync", decision, style_id=model.style_id, version=model.version_name, key=key, kind=kind
+        )
 
 
 def log_import_outcomes(report: ImportReport) -> None:
@@ -88,4 +92,5 @@ def log_import_outcomes(report: ImportReport) -> None:
             rule=decision.rule,
             level=logging.DEBUG,
             source=report.source,
+            kind=report.kind,
         )

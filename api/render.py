@@ -5,7 +5,8 @@ JSON of the webhook, sync and reconcile answers (CONTRACT §4). Decisions become
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.domain import CanMutateAggregate
@@ -15,8 +16,12 @@ from loraledger.application.reconcile import ReconcileReport
 from loraledger.application.reports import ReportResult
 from loraledger.application.sync import SyncReport
 from loraledger.domain import blobs
+from loraledger.domain.subjects import ACTOR, STYLE, SubjectKind
 from loraledger.domain.times import format_time
 from loraledger.domain.training_version import HISTORY_BLOB_FIELDS, too_deep_warning
+
+if TYPE_CHECKING:
+    from loraledger.api.facade import Rebuilt
 
 _NOT_DATA = {"originator_id", "originator_version", "timestamp", "decision", "originator_topic"}
 
@@ -41,8 +46,11 @@ def event_json(event: CanMutateAggregate[UUID]) -> dict[str, Any]:
     return answer
 
 
-def history_json(style_id: int, version_name: str, events: list[CanMutateAggregate[UUID]]) -> dict[str, Any]:
-    return {"style_id": style_id, "version": version_name, "events": [event_json(e) for e in events]}
+def history_json(
+    style_id: int, version_name: str, events: list[CanMutateAggregate[UUID]], kind: SubjectKind = STYLE
+) -> dict[str, Any]:
+    """CONTRACT §7's answer; an actor's names its subject `actor_id` (§8)."""
+    return {f"{kind}_id": style_id, "version": version_name, "events": [event_json(e) for e in events]}
 
 
 def history_text(history: dict[str, Any]) -> str:
@@ -50,7 +58,9 @@ def history_text(history: dict[str, Any]) -> str:
 
     For a terminal: each line's control characters (an S3 key, a worker's error) are escaped, so
     the text has no line breaks and no escape sequences but ours."""
-    lines = [f"style {history['style_id']} {history['version']}: {len(history['events'])} events"]
+    kind = ACTOR if "actor_id" in history else STYLE
+    subject = f"{kind} {history[f'{kind}_id']}"
+    lines = [f"{subject} {history['version']}: {len(history['events'])} events"]
     for event in history["events"]:
         data = event["data"]
         headline = ", ".join(
@@ -76,12 +86,17 @@ def history_text(history: dict[str, Any]) -> str:
 
 
 def webhook_json(result: ReportResult) -> dict[str, Any]:
-    return {
+    """An actor's job answers `style_id: null` and its `actor_id`: nothing is matched across kinds."""
+    actor = result.kind == ACTOR
+    answer: dict[str, Any] = {
         "result": result.result.value,
-        "style_id": result.style_id,
+        "style_id": None if actor else result.style_id,
         "version": result.version_name,
         "decisions": [decision.as_dict() for decision in result.decisions],
     }
+    if actor:
+        answer["actor_id"] = result.style_id
+    return answer
 
 
 def sync_report_json(report: SyncReport) -> dict[str, Any]:
@@ -99,3 +114,19 @@ def sync_report_json(report: SyncReport) -> dict[str, Any]:
 
 def reconcile_report_json(report: ReconcileReport) -> dict[str, Any]:
     return asdict(report)
+
+
+def rebuild_json(rebuilt: Rebuilt, backups: list[Path]) -> dict[str, Any]:
+    """The styles written (CONTRACT §4), and the actors' when there are any (§8)."""
+    styles, actors = rebuilt, rebuilt.actors
+    answer: dict[str, Any] = {
+        "styles": styles.styles_written,
+        "failed": styles.failed,
+        "errors": {str(style_id): reason for style_id, reason in styles.errors.items()},
+        "backups": [str(path) for path in backups],
+    }
+    if actors.styles_written or actors.failed:
+        answer["actors"] = actors.styles_written
+        answer["failed_actors"] = actors.failed
+        answer["actor_errors"] = {str(actor_id): reason for actor_id, reason in actors.errors.items()}
+    return answer

@@ -185,13 +185,22 @@ class VersionHistory(Answer):
 ReportHandled = Literal["applied", "repeat", "ignored", "unmatched", "running"]
 
 
+class ActorVersionHistory(Answer):
+    """Every event of one version of an actor, oldest first (CONTRACT §8)."""
+
+    actor_id: int
+    version: str = Field(examples=["V6"])
+    events: list[HistoryEvent]
+
+
 class WebhookAnswer(Answer):
     """How a RunPod job report was handled (202 when the job is unknown and was parked)."""
 
     result: ReportHandled
-    style_id: int | None
+    style_id: int | None = Field(description="the style's id; null for an actor's job or none")
     version: str | None
     decisions: list[Decision]
+    actor_id: int = absent("the actor's id, when the job is an actor's")
 
 
 class SkippedKey(Answer):
@@ -240,6 +249,9 @@ class RebuildAnswer(Answer):
     failed: list[int] = Field(description="styles whose file could not be written")
     errors: dict[str, str] = Field(description="style id -> why its file could not be written")
     backups: list[str] = Field(description="copies kept of files someone else had changed")
+    actors: list[int] = absent("actors whose file was written")
+    failed_actors: list[int] = absent("actors whose file could not be written")
+    actor_errors: dict[str, str] = absent("actor id -> why its file could not be written")
 
 
 class HealthAnswer(Answer):

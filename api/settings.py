@@ -19,7 +19,7 @@ from urllib.parse import quote, unquote, urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from loraledger.adapters.file_layout import parse_layout
+from loraledger.adapters.file_layout import DEFAULT_ACTOR_LAYOUT, parse_layout
 from loraledger.adapters.s3_listing import default_lora_url_base
 from loraledger.domain.parse_duration import parse_duration
 
@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     state_dir: str | None = None  # the service's own records of the files: see effective_state_dir
     s3_bucket: str | None = None
     s3_prefix: str = ""
+    # Actors (CONTRACT §8): their LoRA keys' prefix (unset: actors are not synced) and their files.
+    s3_actor_prefix: str | None = None
+    actor_output_layout: str = DEFAULT_ACTOR_LAYOUT
     s3_endpoint_url: str | None = None
     lora_url_base: str | None = None
     runpod_endpoint_id: str | None = None
@@ -105,6 +108,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "s3_bucket",
+        "s3_actor_prefix",
         "s3_endpoint_url",
         "lora_url_base",
         "runpod_endpoint_id",
@@ -124,6 +128,12 @@ class Settings(BaseSettings):
     @classmethod
     def _layout(cls, value: str) -> str:
         parse_layout(value)  # LayoutError (a ValueError) says what is wrong and what is accepted
+        return value
+
+    @field_validator("actor_output_layout")
+    @classmethod
+    def _actor_layout(cls, value: str) -> str:
+        parse_layout(value, "actor_id")
         return value
 
     @field_validator("runpod_endpoint_id")

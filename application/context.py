@@ -11,10 +11,14 @@ from loraledger.application.store import LedgerStore
 
 @dataclass(frozen=True, slots=True)
 class LedgerConfig:
-    """Values the rules need from settings: where LoRA files are, and their public URL base."""
+    """Values the rules need from settings: where LoRA files are, and their public URL base.
+
+    `s3_actor_prefix` is where actors' LoRA files are; None when actors are not synced.
+    """
 
     lora_url_base: str | None = None
     s3_prefix: str = ""
+    s3_actor_prefix: str | None = None
 
 
 class UseCase:

@@ -29,6 +29,7 @@ from loraledger.domain.file_edits import (
     shown_decision,
 )
 from loraledger.domain.legacy import RawEntry
+from loraledger.domain.subjects import STYLE, SubjectKind
 from loraledger.domain.times import parse_time
 from loraledger.domain.training_version import TrainingVersion
 
@@ -37,11 +38,12 @@ from loraledger.domain.training_version import TrainingVersion
 class FileEditReport:
     """What one edit did: the decisions recorded, the backup kept (refused parts), what was unusable."""
 
-    style_id: int
+    style_id: int  # the subject's id, of kind `kind`
     decisions: list[Decision] = field(default_factory=list)
     backup: str | None = None
     unusable: list[str] = field(default_factory=list)
     events: int = 0
+    kind: SubjectKind = STYLE
 
     @property
     def refused(self) -> bool:
@@ -56,6 +58,7 @@ class FileEditCommands(UseCase):
         base: Sequence[Any] | None,
         edited: Sequence[Any],
         keep_backup: Callable[[], str],
+        kind: SubjectKind = STYLE,
     ) -> FileEditReport:
         """Record what the edit changes; the backup is kept once, before anything is saved."""
         kept: list[str] = []
@@ -66,12 +69,12 @@ class FileEditCommands(UseCase):
             return kept[0]
 
         def command() -> FileEditReport:
-            versions = {v.version_name: v for v in self.store.style_versions(style_id)}
+            versions = {v.version_name: v for v in self.store.style_versions(style_id, kind)}
             known = {
                 name: KnownVersion(v.facts(), v.document_entry(), v.hidden) for name, v in versions.items()
             }
             plan = plan_file_edit(style_id, source, base, edited, known)
-            report = FileEditReport(style_id, unusable=list(plan.unusable))
+            report = FileEditReport(style_id, unusable=list(plan.unusable), kind=kind)
             if plan.refused:
                 report.backup = backup_once()
             touched = self._record(style_id, source, plan, versions, report)
@@ -80,11 +83,13 @@ class FileEditCommands(UseCase):
 
         return self.store.retrying(command)
 
-    def set_hidden(self, style_id: int, version_name: str, hidden: bool) -> TrainingVersion:
+    def set_hidden(
+        self, style_id: int, version_name: str, hidden: bool, kind: SubjectKind = STYLE
+    ) -> TrainingVersion:
         """`PATCH … {"hidden": …}`: a hidden version shown again (or one hidden); a repeat records nothing."""
 
         def command() -> TrainingVersion:
-            version = self.store.require_version(style_id, version_name)
+            version = self.store.require_version(style_id, version_name, kind)
             if version.hidden != hidden:
                 version.set_hidden(hidden, shown_decision(hidden))
                 self.store.save_all(version)
@@ -110,7 +115,7 @@ class FileEditCommands(UseCase):
         for edit in plan.edits:
             touched.extend(self._edit(versions[edit.name], source, edit, report))
         if plan.new_entries:
-            index = self.store.style_index(style_id)
+            index = self.store.style_index(style_id, report.kind)
             for new in plan.new_entries:
                 touched.extend(self._new(style_id, source, new, report))
             index.add_versions([new.name for new in plan.new_entries])
@@ -139,7 +144,7 @@ class FileEditCommands(UseCase):
     def _new(self, style_id: int, source: str, new: NewEntry, report: FileEditReport) -> list[Aggregate]:
         report.decisions.append(new.decision)
         if new.start is not None:
-            version = TrainingVersion.register(style_id, new.name)
+            version = TrainingVersion.register(style_id, new.name, report.kind)
             return [version, *self._start(version, new.start, new.decision, report)]
         blobs.check_fields(new.entry, "entry")
         version = TrainingVersion.from_import(
@@ -149,11 +154,12 @@ class FileEditCommands(UseCase):
             entry=new.entry,
             fingerprint=RawEntry(0, new.entry).fingerprint,
             decision=new.decision,
+            kind=report.kind,
         )
         job_id = policies.job_to_index(version.facts(), version.model_name)
         if job_id is None or (job := self.store.job_index(job_id)).is_assigned:
             return [version]
-        job.assign(job_id, style_id, new.name)
+        job.assign(job_id, style_id, new.name, report.kind)
         apply_parked(job, version, derived_url(self.config, version), self.clock)
         return [version, job]
 
@@ -175,7 +181,7 @@ class FileEditCommands(UseCase):
             return []
         started = Decision("file-edit", Rule.FILE_STARTED, StartOutcome.STARTED, {"job_id": start.job_id})
         version.record_start(request_id=request_id, job_id=start.job_id, decision=started)
-        job.assign(start.job_id, version.style_id, version.version_name)
+        job.assign(start.job_id, version.style_id, version.version_name, version.kind)
         report.decisions.extend(apply_parked(job, version, derived_url(self.config, version), self.clock))
         return [job]
 

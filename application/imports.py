@@ -17,12 +17,13 @@ from loraledger.domain import policies
 from loraledger.domain.decisions import Decision
 from loraledger.domain.errors import LedgerError
 from loraledger.domain.legacy import LegacyPlan, VersionGroup, fields_to_take, primary_entry
+from loraledger.domain.subjects import STYLE, SubjectKind
 from loraledger.domain.training_version import TrainingVersion
 
 
 @dataclass(slots=True)
 class ImportReport:
-    style_id: int
+    style_id: int  # the subject's id, of kind `kind`
     source: str
     versions: int = 0
     imported: int = 0
@@ -30,6 +31,7 @@ class ImportReport:
     already_imported: int = 0
     events: int = 0
     decisions: list[Decision] = field(default_factory=list)
+    kind: SubjectKind = STYLE
 
 
 class ImportCommands(UseCase):
@@ -63,14 +65,14 @@ class ImportCommands(UseCase):
         return self.store.retrying(lambda: self._record(plan, source, dry_run=dry_run))
 
     def _record(self, plan: LegacyPlan, source: str, *, dry_run: bool) -> ImportReport:
-        report = ImportReport(plan.style_id, source, versions=len(plan.groups))
-        index = self.store.style_index(plan.style_id)
+        report = ImportReport(plan.style_id, source, versions=len(plan.groups), kind=plan.kind)
+        index = self.store.style_index(plan.style_id, plan.kind)
         touched: list[Aggregate] = [index]
         # Every version is added to its style's index in the transaction that creates it, so a
         # name the index lacks has no version to read.
         known = set(index.version_names)
         for group in plan.groups:
-            touched.extend(self._import_group(plan.style_id, group, source, report, known))
+            touched.extend(self._import_group(plan, group, source, report, known))
         index.add_versions([group.version_name for group in plan.groups])
         if dry_run:
             report.events = sum(len(a.pending_events) for a in touched)
@@ -79,10 +81,12 @@ class ImportCommands(UseCase):
         return report
 
     def _import_group(
-        self, style_id: int, group: VersionGroup, source: str, report: ImportReport, known: set[str]
+        self, plan: LegacyPlan, group: VersionGroup, source: str, report: ImportReport, known: set[str]
     ) -> list[Aggregate]:
         version = (
-            self.store.find_version(style_id, group.version_name) if group.version_name in known else None
+            self.store.find_version(plan.style_id, group.version_name, plan.kind)
+            if group.version_name in known
+            else None
         )
         recorded = frozenset(version.imported_fingerprints) if version else frozenset()
         new_entries = policies.entries_to_record(group, recorded)
@@ -92,12 +96,13 @@ class ImportCommands(UseCase):
         if version is None:
             decision = policies.import_created(group, source)
             version = TrainingVersion.from_import(
-                style_id,
+                plan.style_id,
                 group.version_name,
                 source=source,
                 entry=primary_entry(group),
                 fingerprint=group.primary.fingerprint,
                 decision=decision,
+                kind=plan.kind,
             )
             report.decisions.append(decision)
             report.imported += 1
@@ -123,6 +128,6 @@ class ImportCommands(UseCase):
         job = self.store.job_index(job_id)
         if job.is_assigned:
             return []
-        job.assign(job_id, version.style_id, version.version_name)
+        job.assign(job_id, version.style_id, version.version_name, version.kind)
         apply_parked(job, version, derived_url(self.config, version), self.clock)
         return [job]

@@ -19,6 +19,10 @@ from loraledger.application.store import LedgerStore
 from loraledger.domain import policies
 from loraledger.domain.decisions import ReportAnswer
 from loraledger.domain.observations import JobReport
+from loraledger.domain.subjects import STYLE, SubjectKind
+
+# A pending version: (style id, name), or (subject id, name, kind) for any kind of subject.
+PendingVersion = tuple[int, str] | tuple[int, str, SubjectKind]
 
 
 class StatusUnreadable(Exception):
@@ -55,18 +59,20 @@ class ReconcileCommands(UseCase):
 
     def run(
         self,
-        pending: Iterable[tuple[int, str]],
+        pending: Iterable[PendingVersion],
         status: StatusSource,
         *,
         older_than: timedelta,
         grace: timedelta,
     ) -> ReconcileReport:
-        """Each (style, version) still pending and older than `older_than`: its job's end applied,
-        or the attempt failed when RunPod cannot say (after `grace`)."""
+        """Each (style, version) or (subject id, version, kind) still pending and older than
+        `older_than`: its job's end applied, or the attempt failed when RunPod cannot say (after
+        `grace`)."""
         report = ReconcileReport()
         now = self.clock()
-        for style_id, version_name in pending:
-            version = self.store.find_version(style_id, version_name)
+        for item in pending:
+            style_id, version_name, kind = (*item, STYLE)[:3]
+            version = self.store.find_version(style_id, version_name, kind)
             if version is None:
                 continue
             facts = version.facts()
@@ -74,11 +80,11 @@ class ReconcileCommands(UseCase):
             if not policies.is_overdue(facts, started, now, older_than):
                 continue
             report.checked += 1
-            where = {"style_id": str(style_id), "version": version_name}
+            where = {f"{kind}_id": str(style_id), "version": version_name}
             age = now - started
             job_id = policies.job_to_ask(facts, version.model_name)
             if job_id is None:
-                self._fail_or_wait(report, (style_id, version_name), None, age, grace)
+                self._fail_or_wait(report, (style_id, version_name, kind), None, age, grace)
                 continue
             try:
                 answer = status.status(job_id)
@@ -86,7 +92,7 @@ class ReconcileCommands(UseCase):
                 report.errors.append({**where, "job_id": job_id, "error": str(error)})
                 continue
             if answer is None:
-                self._fail_or_wait(report, (style_id, version_name), job_id, age, grace)
+                self._fail_or_wait(report, (style_id, version_name, kind), job_id, age, grace)
                 continue
             result = self.reports.apply(answer, source="reconcile")
             if result.result == ReportAnswer.RUNNING:
@@ -99,16 +105,16 @@ class ReconcileCommands(UseCase):
     def _fail_or_wait(
         self,
         report: ReconcileReport,
-        version_key: tuple[int, str],
+        version_key: tuple[int, str, SubjectKind],
         job_id: str | None,
         age: timedelta,
         grace: timedelta,
     ) -> None:
         """Fail the attempt RunPod cannot tell us about once the grace period is over; else wait."""
-        style_id, version_name = version_key
+        style_id, version_name, kind = version_key
 
         def command() -> str | None:
-            version = self.store.require_version(style_id, version_name)
+            version = self.store.require_version(style_id, version_name, kind)
             failure = policies.stale_failure(version.facts(), job_id, age, grace)
             if failure is None:
                 return None
@@ -122,7 +128,7 @@ class ReconcileCommands(UseCase):
             report.waiting += 1
             return
         report.failed_unknown += 1
-        where: dict[str, Any] = {"style_id": str(style_id), "version": version_name}
+        where: dict[str, Any] = {f"{kind}_id": str(style_id), "version": version_name}
         if job_id is not None:
             where["job_id"] = job_id
         report.results.append({**where, "result": "failed", "rule": rule})

@@ -18,6 +18,7 @@ from loraledger.domain.indexes import JobIndex
 from loraledger.domain.matching import JobMatch, decide_report
 from loraledger.domain.naming import LORA_EXTENSION
 from loraledger.domain.observations import JobReport
+from loraledger.domain.subjects import ACTOR, STYLE, SubjectKind
 from loraledger.domain.training_version import TrainingVersion
 from loraledger.domain.urls import lora_url
 
@@ -27,9 +28,10 @@ class ReportResult:
     """How one job report (or a recorded start) was handled, and the decisions taken."""
 
     result: ReportAnswer
-    style_id: int | None
+    style_id: int | None  # the subject's id, of kind `kind`
     version_name: str | None
     decisions: tuple[Decision, ...]
+    kind: SubjectKind = STYLE
 
 
 class ReportCommands(UseCase):
@@ -53,22 +55,24 @@ class ReportCommands(UseCase):
                 # Matched by model name: from now on the job is known by its id, and what was
                 # parked for it is superseded by this report.
                 job = job or JobIndex.open(report.job_id)
-                job.assign(report.job_id, version.style_id, version.version_name)
+                job.assign(report.job_id, version.style_id, version.version_name, version.kind)
                 job.mark_parked_applied()
             version.record_report(decided, report, self.clock())
             self.store.save_all(job, version)
-            return ReportResult(answer, version.style_id, version.version_name, (decided.decision,))
+            return ReportResult(
+                answer, version.style_id, version.version_name, (decided.decision,), version.kind
+            )
 
         return self.store.retrying(command)
 
     def _match(self, report: JobReport, job: JobIndex | None) -> tuple[TrainingVersion | None, JobMatch]:
         """By the job index first; by model name (one more read) only when it does not know the job."""
         if job is not None and job.style_id is not None and job.version_name is not None:
-            version = self.store.find_version(job.style_id, job.version_name)
+            version = self.store.find_version(job.style_id, job.version_name, job.kind)
             if version is not None:
                 return version, policies.match_by_job(report, job.job_id, version.facts())
         model = policies.model_of(report.model_name)
-        found = self.store.find_version(model.style_id, model.version_name) if model else None
+        found = self.store.find_version(model.style_id, model.version_name, model.kind) if model else None
         return found, policies.match_by_model(report, model, found.facts() if found else None)
 
 
@@ -76,7 +80,10 @@ def derived_url(config: LedgerConfig, version: TrainingVersion) -> str | None:
     """The URL the version's LoRA has by its name, when the settings say where LoRAs are."""
     if config.lora_url_base is None:
         return None
-    return lora_url(config.lora_url_base, config.s3_prefix + version.model_name + LORA_EXTENSION)
+    prefix = config.s3_actor_prefix if version.kind == ACTOR else config.s3_prefix
+    if prefix is None:
+        return None
+    return lora_url(config.lora_url_base, prefix + version.model_name + LORA_EXTENSION)
 
 
 def apply_parked(

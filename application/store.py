@@ -23,6 +23,7 @@ from eventsourcing.persistence import IntegrityError
 from loraledger.domain.errors import UnknownVersion
 from loraledger.domain.indexes import JobIndex, StyleIndex, job_index_id, style_index_id
 from loraledger.domain.naming import version_number
+from loraledger.domain.subjects import STYLE, SubjectKind
 from loraledger.domain.training_version import TrainingVersion, version_id
 
 MAX_CONFLICT_RETRIES = 20
@@ -101,19 +102,23 @@ class LedgerStore(Application[UUID]):
             self.last_write_error = None
         return count
 
-    def find_version(self, style_id: int, version_name: str) -> TrainingVersion | None:
-        found = self.find(version_id(style_id, version_name))
+    # `kind` says whose id `style_id` is: a style's (the default) or an actor's (CONTRACT §8).
+
+    def find_version(
+        self, style_id: int, version_name: str, kind: SubjectKind = STYLE
+    ) -> TrainingVersion | None:
+        found = self.find(version_id(style_id, version_name, kind))
         return found if isinstance(found, TrainingVersion) else None
 
-    def require_version(self, style_id: int, version_name: str) -> TrainingVersion:
-        version = self.find_version(style_id, version_name)
+    def require_version(self, style_id: int, version_name: str, kind: SubjectKind = STYLE) -> TrainingVersion:
+        version = self.find_version(style_id, version_name, kind)
         if version is None:
-            raise UnknownVersion(f"style {style_id} has no version {version_name}")
+            raise UnknownVersion(f"{kind} {style_id} has no version {version_name}")
         return version
 
-    def style_index(self, style_id: int) -> StyleIndex:
-        found = self.find(style_index_id(style_id))
-        return found if isinstance(found, StyleIndex) else StyleIndex.open(style_id)
+    def style_index(self, style_id: int, kind: SubjectKind = STYLE) -> StyleIndex:
+        found = self.find(style_index_id(style_id, kind))
+        return found if isinstance(found, StyleIndex) else StyleIndex.open(style_id, kind)
 
     def find_job(self, job_id: str) -> JobIndex | None:
         found = self.find(job_index_id(job_id))
@@ -122,17 +127,17 @@ class LedgerStore(Application[UUID]):
     def job_index(self, job_id: str) -> JobIndex:
         return self.find_job(job_id) or JobIndex.open(job_id)
 
-    def version_names(self, style_id: int) -> list[str]:
-        """The style's versions, newest first; empty for a style with no history."""
-        found = self.find(style_index_id(style_id))
+    def version_names(self, style_id: int, kind: SubjectKind = STYLE) -> list[str]:
+        """The subject's versions, newest first; empty for a subject with no history."""
+        found = self.find(style_index_id(style_id, kind))
         names = found.version_names if isinstance(found, StyleIndex) else []
         return sorted(names, key=version_number, reverse=True)
 
-    def style_versions(self, style_id: int) -> list[TrainingVersion]:
+    def style_versions(self, style_id: int, kind: SubjectKind = STYLE) -> list[TrainingVersion]:
         return [
             version
-            for name in self.version_names(style_id)
-            if (version := self.find_version(style_id, name)) is not None
+            for name in self.version_names(style_id, kind)
+            if (version := self.find_version(style_id, name, kind)) is not None
         ]
 
     def indexed_versions(self, index: StyleIndex) -> list[TrainingVersion]:
@@ -143,18 +148,21 @@ class LedgerStore(Application[UUID]):
         """
         versions: list[TrainingVersion] = []
         for name in sorted(index.version_names, key=version_number, reverse=True):
-            found = project_aggregate(None, self.events.get(version_id(index.style_id, name)))
+            found = project_aggregate(None, self.events.get(version_id(index.style_id, name, index.kind)))
             if isinstance(found, TrainingVersion):
                 versions.append(found)
         return versions
 
-    def history(self, style_id: int, version_name: str) -> list[CanMutateAggregate[UUID]]:
+    def history(
+        self, style_id: int, version_name: str, kind: SubjectKind = STYLE
+    ) -> list[CanMutateAggregate[UUID]]:
         """Every event of the version, oldest first. UnknownVersion if it has none."""
         events = [
-            cast(CanMutateAggregate[UUID], e) for e in self.events.get(version_id(style_id, version_name))
+            cast(CanMutateAggregate[UUID], e)
+            for e in self.events.get(version_id(style_id, version_name, kind))
         ]
         if not events:
-            raise UnknownVersion(f"style {style_id} has no version {version_name}")
+            raise UnknownVersion(f"{kind} {style_id} has no version {version_name}")
         return events
 
 

@@ -1,5 +1,8 @@
 """S3 sync: every listed LoRA file through the two-pass matching, many styles per transaction.
 
+Styles' files and actors' files (listed under their own prefix) go through the same matching,
+each within its own subject: style 6 and actor 6 never see each other's versions.
+
 A re-sync with nothing new reads one StyleIndex per style (its files' ETags) and records nothing.
 A style with new files has its index and each of its versions read once, from the store (not
 through the aggregate cache, whose copies a one-pass read does not need). Styles are saved
@@ -18,6 +21,7 @@ from loraledger.domain.decisions import Decision, SyncOutcome
 from loraledger.domain.matching import StyleCandidates, match_lora_file
 from loraledger.domain.naming import ModelName, NameRejected, parse_lora_key
 from loraledger.domain.observations import LoraObject
+from loraledger.domain.subjects import ACTOR, STYLE, Subject
 from loraledger.domain.training_version import TrainingVersion
 
 if TYPE_CHECKING:
@@ -27,9 +31,11 @@ from loraledger.domain.urls import lora_url
 # Files matched per transaction: one commit for many styles, yet a bounded insert (PostgreSQL's
 # large pipelined inserts are best kept to a few thousand events) and a bounded redo on conflict.
 SYNC_BATCH_FILES = 2_000
-# Told the style, and every one of its versions as saved, after each transaction (the files are
-# rendered from them, so nothing is read again).
+# Told the subject's id, and every one of its versions as saved, after each transaction (the files
+# are rendered from them, so nothing is read again; the versions say their subject's kind).
 StyleSaved = Callable[[int, list[TrainingVersion]], None]
+# Listed files of one subject, each with its parsed name.
+SubjectFiles = list[tuple[LoraObject, ModelName]]
 
 
 @dataclass(slots=True)
@@ -45,6 +51,7 @@ class SyncReport:
     decisions: list[Decision] = field(default_factory=list)
     styles: set[int] = field(default_factory=set)
     events: int = 0
+    actors: set[int] = field(default_factory=set)  # the actors touched
 
 
 class SyncCommands(UseCase):
@@ -56,23 +63,31 @@ class SyncCommands(UseCase):
         only_style: int | None = None,
         progress: Callable[[int], None] | None = None,
         on_saved: StyleSaved | None = None,
+        actor_objects: Iterable[LoraObject] = (),
+        only_actor: int | None = None,
     ) -> SyncReport:
-        """Apply the two-pass matching to every listed object, many styles per transaction."""
+        """Apply the two-pass matching to every listed object, many subjects per transaction.
+
+        `objects` are listed under the styles' prefix, `actor_objects` under the actors'; one
+        report counts both. `only_style` (or `only_actor`) keeps that one subject's files.
+        """
         report = SyncReport()
-        by_style: dict[int, list[tuple[LoraObject, ModelName]]] = {}
-        for lora in objects:
-            report.scanned += 1
-            try:
-                model = parse_lora_key(lora.key)
-            except NameRejected as rejected:
-                report.skipped.append({"key": lora.key, "reason": rejected.reason})
-                continue
-            if only_style is None or model.style_id == only_style:
-                by_style.setdefault(model.style_id, []).append((lora, model))
-        batch: list[tuple[int, list[tuple[LoraObject, ModelName]]]] = []
+        by_subject: dict[Subject, SubjectFiles] = {}
+        for kind, listed in ((STYLE, objects), (ACTOR, actor_objects)):
+            only = only_actor if kind == ACTOR else only_style
+            for lora in listed:
+                report.scanned += 1
+                try:
+                    model = parse_lora_key(lora.key, kind)
+                except NameRejected as rejected:
+                    report.skipped.append({"key": lora.key, "reason": rejected.reason})
+                    continue
+                if only is None or model.style_id == only:
+                    by_subject.setdefault(Subject(kind, model.style_id), []).append((lora, model))
+        batch: list[tuple[Subject, SubjectFiles]] = []
         batch_files = 0
-        for style_id in sorted(by_style):
-            batch.append((style_id, by_style.pop(style_id)))
+        for subject in sorted(by_subject, key=lambda subject: (subject.kind != STYLE, subject.id)):
+            batch.append((subject, by_subject.pop(subject)))
             batch_files += len(batch[-1][1])
             if batch_files >= SYNC_BATCH_FILES:
                 self._run_batch(batch, url_base, report, on_saved)
@@ -87,7 +102,7 @@ class SyncCommands(UseCase):
 
     def _run_batch(
         self,
-        batch: Sequence[tuple[int, Sequence[tuple[LoraObject, ModelName]]]],
+        batch: Sequence[tuple[Subject, Sequence[tuple[LoraObject, ModelName]]]],
         url_base: str,
         report: SyncReport,
         on_saved: StyleSaved | None,
@@ -96,21 +111,21 @@ class SyncCommands(UseCase):
         concurrent writer's conflict); the report takes them once they are saved."""
 
         def attempt() -> list[_StyleSync]:
-            synced = [self._sync_style(style_id, files, url_base) for style_id, files in batch]
+            synced = [self._sync_style(subject, files, url_base) for subject, files in batch]
             self.store.save_all(*(aggregate for style in synced for aggregate in style.aggregates))
             return synced
 
         for style in self.store.retrying(attempt):
             style.report_into(report)
             if style.events and on_saved is not None:
-                on_saved(style.style_id, style.versions)
+                on_saved(style.subject.id, style.versions)
 
     def _sync_style(
-        self, style_id: int, files: Sequence[tuple[LoraObject, ModelName]], url_base: str
+        self, subject: Subject, files: Sequence[tuple[LoraObject, ModelName]], url_base: str
     ) -> _StyleSync:
-        index = self.store.style_index(style_id)
+        index = self.store.style_index(subject.id, subject.kind)
         fresh = [(lora, model) for lora, model in files if index.file_etags.get(lora.key) != lora.etag]
-        synced = _StyleSync(style_id, unchanged=len(files) - len(fresh))
+        synced = _StyleSync(subject, unchanged=len(files) - len(fresh))
         if not fresh:
             return synced
         versions = {v.version_name: v for v in self.store.indexed_versions(index)}
@@ -126,7 +141,9 @@ class SyncCommands(UseCase):
             name = decided.version_name
             assert name is not None
             if decided.outcome == SyncOutcome.CREATE:
-                version = versions[name] = TrainingVersion.from_file(style_id, decided, lora, now)
+                version = versions[name] = TrainingVersion.from_file(
+                    subject.id, decided, lora, now, subject.kind
+                )
             else:
                 version = versions[name]
                 version.record_file(decided, lora, now)
@@ -146,9 +163,9 @@ class SyncCommands(UseCase):
 
 @dataclass(slots=True)
 class _StyleSync:
-    """One style's part of a batch: what it saves, and what it adds to the report once saved."""
+    """One subject's part of a batch: what it saves, and what it adds to the report once saved."""
 
-    style_id: int
+    subject: Subject
     unchanged: int = 0
     counts: dict[SyncOutcome, int] = field(default_factory=lambda: dict.fromkeys(SyncOutcome, 0))
     skipped: list[dict[str, str]] = field(default_factory=list)
@@ -166,4 +183,4 @@ class _StyleSync:
         report.decisions.extend(self.decisions)
         report.events += self.events
         if self.events:
-            report.styles.add(self.style_id)
+            (report.actors if self.subject.kind == ACTOR else report.styles).add(self.subject.id)

@@ -25,7 +25,7 @@ from loraledger.domain import blobs
 from loraledger.domain.decisions import Candidate, Decision, FileEditOutcome, Rule
 from loraledger.domain.entries import OWNED_FIELDS, Status
 from loraledger.domain.matching import VersionFacts, keeps_its_lora
-from loraledger.domain.naming import NameRejected, format_model_name, parse_version_name
+from loraledger.domain.naming import NameRejected, parse_model_name, parse_version_name
 
 # A RunPod job id as its `/run` answers give them (adapters/runpod.py checks the same form).
 _JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
@@ -174,7 +174,7 @@ def adopted_start(style_id: int, name: str, entry: Mapping[str, Any]) -> Adopted
     job_id = entry.get("id")
     if entry.get("status") != Status.PENDING or not isinstance(job_id, str):
         return None
-    if _JOB_ID.fullmatch(job_id) is None or job_id == format_model_name(style_id, name):
+    if _JOB_ID.fullmatch(job_id) is None or _is_model_name_of(job_id, style_id, name):
         return None
     parameters = entry.get("parameters")
     description = entry.get("description")
@@ -186,6 +186,15 @@ def adopted_start(style_id: int, name: str, entry: Mapping[str, Any]) -> Adopted
         description=description if isinstance(description, str) else None,
         fields={k: v for k, v in entry.items() if k not in OWNED_FIELDS and k != "description"},
     )
+
+
+def _is_model_name_of(text: str, style_id: int, name: str) -> bool:
+    """Whether `text` is this version's canonical model name, whichever kind its subject is."""
+    try:
+        model = parse_model_name(text)
+    except NameRejected:
+        return False
+    return model.spelling is None and (model.style_id, model.version_name) == (style_id, name)
 
 
 def _new_entry(style_id: int, name: str, entry: dict[str, Any], source: str) -> NewEntry:

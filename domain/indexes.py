@@ -1,7 +1,8 @@
 """Two small aggregates that let commands find versions without scanning the log.
 
-- `StyleIndex`: the version names of a style and the S3 files (with ETags) already recorded for it,
-  so a re-sync with nothing new reads one aggregate per style and records nothing.
+- `StyleIndex`: the version names of a subject (a style, or an actor: `kind`) and the S3 files
+  (with ETags) already recorded for it, so a re-sync with nothing new reads one aggregate per
+  subject and records nothing.
 - `JobIndex`: which version a RunPod job belongs to (keyed by the job id without its `-e<n>`
   suffix), and webhooks that arrived before the job was known (parked until it is).
 """
@@ -19,11 +20,12 @@ from loraledger.domain.decisions import Decision
 from loraledger.domain.errors import JobIdTaken
 from loraledger.domain.naming import job_base_id
 from loraledger.domain.observations import JobReport
+from loraledger.domain.subjects import STYLE, Subject, SubjectKind, subject_kind
 from loraledger.domain.training_version import LEDGER_NAMESPACE
 
 
-def style_index_id(style_id: int) -> UUID:
-    return uuid5(LEDGER_NAMESPACE, f"style-index/{style_id}")
+def style_index_id(style_id: int, kind: SubjectKind = STYLE) -> UUID:
+    return uuid5(LEDGER_NAMESPACE, f"{kind}-index/{style_id}")
 
 
 def job_index_id(job_id: str) -> UUID:
@@ -39,15 +41,21 @@ class StyleIndex(Aggregate):
     class Opened(Aggregate.Created):
         TOPIC: ClassVar[str] = "loraledger:StyleIndex.Opened"
         style_id: int
+        kind: str = STYLE  # absent from events recorded before actors existed
 
-    def __init__(self, style_id: int) -> None:
+    def __init__(self, style_id: int, kind: SubjectKind = STYLE) -> None:
         self.style_id = style_id
+        self.kind: SubjectKind = kind
         self.version_names: list[str] = []
         self.file_etags: dict[str, str] = {}
 
     @classmethod
-    def open(cls, style_id: int) -> StyleIndex:
-        return cls._create(cls.Opened, id=style_index_id(style_id), style_id=style_id)
+    def open(cls, style_id: int, kind: SubjectKind = STYLE) -> StyleIndex:
+        return cls._create(cls.Opened, id=style_index_id(style_id, kind), style_id=style_id, kind=kind)
+
+    @property
+    def subject(self) -> Subject:
+        return Subject(self.kind, self.style_id)
 
     class VersionsAdded(Aggregate.Event):
         TOPIC: ClassVar[str] = "loraledger:StyleIndex.VersionsAdded"
@@ -88,6 +96,7 @@ class JobIndex(Aggregate):
         self.base_id = base_id
         self.job_id: str | None = None
         self.style_id: int | None = None
+        self.kind: SubjectKind = STYLE
         self.version_name: str | None = None
         self.parked: list[dict[str, Any]] = []
         self.applied_parked = 0
@@ -110,19 +119,27 @@ class JobIndex(Aggregate):
         job_id: str
         style_id: int
         version_name: str
+        kind: str = STYLE  # absent from events recorded before actors existed
 
         def apply(self, aggregate: JobIndex) -> None:
             aggregate.job_id = self.job_id
             aggregate.style_id = self.style_id
+            aggregate.kind = subject_kind(self.kind)
             aggregate.version_name = self.version_name
 
-    def assign(self, job_id: str, style_id: int, version_name: str) -> None:
+    def assign(self, job_id: str, style_id: int, version_name: str, kind: SubjectKind = STYLE) -> None:
         """The job is an attempt of this version; JobIdTaken if it is another version's."""
-        if self.is_assigned and (self.style_id, self.version_name) != (style_id, version_name):
+        if self.is_assigned and (self.kind, self.style_id, self.version_name) != (
+            kind,
+            style_id,
+            version_name,
+        ):
             raise JobIdTaken(
-                f"job {self.job_id} already belongs to style {self.style_id} {self.version_name}"
+                f"job {self.job_id} already belongs to {self.kind} {self.style_id} {self.version_name}"
             )
-        self.trigger_event(self.Assigned, job_id=job_id, style_id=style_id, version_name=version_name)
+        self.trigger_event(
+            self.Assigned, job_id=job_id, style_id=style_id, version_name=version_name, kind=kind
+        )
 
     class WebhookParked(Aggregate.Event):
         TOPIC: ClassVar[str] = "loraledger:JobIndex.WebhookParked"

@@ -24,6 +24,7 @@ from loraledger.domain.naming import (
     parse_model_name,
     version_number,
 )
+from loraledger.domain.subjects import STYLE, SubjectKind
 
 _JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(-[eu][0-9]+)?")
 # Fields that say where a version got to; a merge never copies them from a less advanced entry.
@@ -81,6 +82,7 @@ class LegacyPlan:
     style_id: int
     groups: list[VersionGroup]
     problems: list[str]
+    kind: SubjectKind = STYLE  # whose document it is: `style_id` is an actor's id for an actor
 
     @property
     def duplicates(self) -> list[VersionGroup]:
@@ -102,7 +104,7 @@ def parse_document(text: str) -> list[dict[str, Any]]:
     return entries
 
 
-def plan_document(style_id: int, entries: list[dict[str, Any]]) -> LegacyPlan:
+def plan_document(style_id: int, entries: list[dict[str, Any]], kind: SubjectKind = STYLE) -> LegacyPlan:
     """Validate every entry and group entries that are the same version.
 
     Entries are the same version when their names read as the same `V<n>` (`V8`, `v8`,
@@ -120,7 +122,7 @@ def plan_document(style_id: int, entries: list[dict[str, Any]]) -> LegacyPlan:
             continue
         raw = RawEntry(position, data)
         try:
-            version_name, reading = _version_of(style_id, raw)
+            version_name, reading = _version_of(style_id, raw, kind)
         except NameRejected as rejected:
             errors.append(f"entry #{position}: {rejected.reason}")
             continue
@@ -142,8 +144,8 @@ def plan_document(style_id: int, entries: list[dict[str, Any]]) -> LegacyPlan:
     shared = _shared_job_ids(groups)
     if shared:
         raise LegacyDocumentError(shared)
-    problems = _diagnose(style_id, readings, groups)
-    return LegacyPlan(style_id, groups, problems)
+    problems = _diagnose(style_id, readings, groups, kind)
+    return LegacyPlan(style_id, groups, problems, kind)
 
 
 def _shared_job_ids(groups: list[VersionGroup]) -> list[str]:
@@ -167,11 +169,11 @@ def _shared_job_ids(groups: list[VersionGroup]) -> list[str]:
     return problems
 
 
-def _version_of(style_id: int, raw: RawEntry) -> tuple[str, str | None]:
+def _version_of(style_id: int, raw: RawEntry, kind: SubjectKind) -> tuple[str, str | None]:
     name = raw.data.get("name")
     if not isinstance(name, str) or not name.strip():
         raise NameRejected("has no name")
-    return parse_legacy_name(name, style_id)
+    return parse_legacy_name(name, style_id, kind)
 
 
 def _preference(raw: RawEntry, reading: str | None) -> tuple[int, int, int, int, int]:
@@ -247,6 +249,7 @@ def _diagnose(
     style_id: int,
     readings: list[tuple[RawEntry, str, str | None]],
     groups: list[VersionGroup],
+    kind: SubjectKind,
 ) -> list[str]:
     problems: list[str] = []
     for group in groups:
@@ -267,22 +270,22 @@ def _diagnose(
         if status == "pending" and url:
             problems.append(f"{where}: pending but already has a loraUrl")
         if isinstance(url, str):
-            problems.extend(_url_problems(style_id, version_name, where, url))
+            problems.extend(_url_problems(style_id, version_name, where, url, kind))
     numbers = [version_number(name) for _, name, _ in readings]
     if numbers != sorted(numbers, reverse=True):
         problems.append("entries are not ordered newest version first")
     return problems
 
 
-def _url_problems(style_id: int, version_name: str, where: str, url: str) -> list[str]:
+def _url_problems(style_id: int, version_name: str, where: str, url: str, kind: SubjectKind) -> list[str]:
     file_name = url_file_name(url)
-    if not file_name.endswith(LORA_EXTENSION) or not file_name.startswith("style_"):
-        return []  # other subject kinds (actors) name their files differently
+    if not file_name.endswith(LORA_EXTENSION) or not file_name.startswith(f"{kind}_"):
+        return []  # a URL naming no LoRA of this kind is not checked
     try:
-        model = parse_lora_key(file_name)
+        model = parse_lora_key(file_name, kind)
     except NameRejected as rejected:
         return [f"{where}: loraUrl file is not a LoRA name ({rejected.reason})"]
     if (model.style_id, model.version_name) != (style_id, version_name):
-        expected = format_model_name(style_id, version_name)
+        expected = format_model_name(style_id, version_name, kind)
         return [f"{where}: loraUrl names {model.canonical}, expected {expected}"]
     return []

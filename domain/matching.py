@@ -41,7 +41,7 @@ def url_file_name(url: str) -> str:
 def lora_files_named_in(url: str) -> set[str]:
     """Every LoRA file name the URL contains (CONTRACT §5: "whose loraUrl contains the file name").
 
-    A LoRA file name starts with `style_` and ends with `.safetensors`, so "the URL contains the
+    A LoRA file name starts with `style_` or `actor_` and ends with `.safetensors`, so "the URL contains the
     file name" is exactly "the file name is one of these tokens": an index on them answers the
     second pass in one look-up instead of a substring scan of every version.
     """

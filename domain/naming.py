@@ -1,4 +1,6 @@
-"""The naming rules of style ids, version names, model names and LoRA file keys.
+"""The naming rules of subject ids, version names, model names and LoRA file keys, per subject kind.
+
+A style's model name is `style_<id>_v<V>`; an actor's is `actor_<id>_<V>` (CONTRACT §8).
 
 Every parser either returns a value or raises `NameRejected` with a reason a person can act on.
 Model names are only ever built from parsed values, so no user text reaches RunPod or S3 unchecked.
@@ -10,6 +12,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from loraledger.domain.subjects import ACTOR, STYLE, SubjectKind
+
 LORA_EXTENSION = ".safetensors"
 MAX_NUMBER_DIGITS = 9  # style ids and version numbers beyond a billion are typos or attacks
 MAX_VERSION_NUMBER = 10**MAX_NUMBER_DIGITS - 1
@@ -20,8 +24,15 @@ _VERSION_NAME = re.compile(rf"[vV]({_POSITIVE})")
 # The deployment being replaced wrote `style_1_vV8`; older code wrote `style_1_vv8` and `style_1_v8`.
 _MODEL_NAME = re.compile(rf"style_({_POSITIVE})_v([vV]?)({_POSITIVE})")
 # A LoRA file name as it may appear inside a URL (any of the three spellings).
-LORA_FILE_TOKEN = re.compile(rf"style_{_POSITIVE}_v[vV]?{_POSITIVE}\.safetensors")
+# An actor id is not padded in names; the deployment being replaced also wrote `actor_0006_V6`
+# (padded as its folders are), `actor_6_v6` and `actor_6_vV6`.
+_ACTOR_ID = re.compile(r"0|[1-9][0-9]{0,8}")
+_ACTOR_MODEL_NAME = re.compile(rf"actor_(0|[1-9][0-9]{{0,8}}|0[0-9]{{3}})_(vV|vv|v|V)({_POSITIVE})")
+LORA_FILE_TOKEN = re.compile(
+    rf"(?:style_{_POSITIVE}_v[vV]?|actor_(?:0|[1-9][0-9]{{0,8}}|0[0-9]{{3}})_(?:vV|vv|v|V)){_POSITIVE}\.safetensors"
+)
 _LOOSE_MODEL_NAME = re.compile(r"style_([^_]*)_v(.*)")
+_LOOSE_ACTOR_NAME = re.compile(r"actor_([^_]*)_(.*)")
 _JOB_SUFFIX = re.compile(r"-[eu][0-9]+$")
 _TEMP_MARKERS = (".tmp", ".part", ".partial", ".crdownload", ".download", "~")
 
@@ -52,6 +63,29 @@ def parse_style_id(text: str | int) -> int:
     return int(text)
 
 
+def parse_actor_id(text: str | int) -> int:
+    """`6`, `0` -> int (CONTRACT §8: an actor id is a non-negative integer, unpadded in names)."""
+    if isinstance(text, bool):
+        raise NameRejected("an actor id is a non-negative integer, not a boolean")
+    if isinstance(text, int):
+        if text < 0:
+            raise NameRejected(f"actor id {text} is not a non-negative integer")
+        if len(str(text)) > MAX_NUMBER_DIGITS:
+            raise NameRejected(f"actor id {text} has more than {MAX_NUMBER_DIGITS} digits")
+        return text
+    if not _ACTOR_ID.fullmatch(text):
+        raise NameRejected(
+            f"actor id {_quote(text)} is not a non-negative integer without leading zeros "
+            f"(at most {MAX_NUMBER_DIGITS} digits)"
+        )
+    return int(text)
+
+
+def parse_subject_id(text: str | int, kind: SubjectKind = STYLE) -> int:
+    """A subject's id by its kind's rule: a style id is positive, an actor id may be 0."""
+    return parse_actor_id(text) if kind == ACTOR else parse_style_id(text)
+
+
 def parse_version_name(text: str) -> str:
     """`V8` or `v8` -> `V8`. Anything else (`V08`, `V0`, `8`, `V8a`) is rejected."""
     match = _VERSION_NAME.fullmatch(text)
@@ -77,22 +111,28 @@ def next_version_name(version_names: Iterable[str]) -> str | None:
     return None if highest >= MAX_VERSION_NUMBER else f"V{highest + 1}"
 
 
-def format_model_name(style_id: int, version_name: str) -> str:
-    """The model name sent to RunPod and used as the LoRA file's stem: `style_1_vV8`."""
+def format_model_name(style_id: int, version_name: str, kind: SubjectKind = STYLE) -> str:
+    """The model name sent to RunPod and used as the LoRA file's stem: `style_1_vV8`, `actor_6_V6`."""
+    if kind == ACTOR:
+        return f"actor_{parse_actor_id(style_id)}_{parse_version_name(version_name)}"
     return f"style_{parse_style_id(style_id)}_v{parse_version_name(version_name)}"
 
 
 @dataclass(frozen=True, slots=True)
 class ModelName:
-    """A parsed model name; `spelling` is what was read when it was not the canonical form."""
+    """A parsed model name; `spelling` is what was read when it was not the canonical form.
+
+    `style_id` is the subject's id, of the kind `kind` (an actor's id for an actor's model name).
+    """
 
     style_id: int
     version_name: str
     spelling: str | None = None
+    kind: SubjectKind = STYLE
 
     @property
     def canonical(self) -> str:
-        return format_model_name(self.style_id, self.version_name)
+        return format_model_name(self.style_id, self.version_name, self.kind)
 
     @property
     def file_name(self) -> str:
@@ -107,7 +147,10 @@ class ModelName:
 
 
 def parse_model_name(text: str) -> ModelName:
-    """`style_1_vV8` (or the legacy `style_1_vv8`, `style_1_v8`) -> ModelName."""
+    """`style_1_vV8` (or the legacy `style_1_vv8`, `style_1_v8`) -> ModelName; so is an actor's
+    `actor_6_V6` (or the legacy `actor_0006_V6`, `actor_6_v6`, `actor_6_vV6`)."""
+    if text.startswith("actor_"):
+        return _parse_actor_model_name(text)
     match = _MODEL_NAME.fullmatch(text)
     if match is None:
         raise NameRejected(_model_name_problem(text))
@@ -116,6 +159,28 @@ def parse_model_name(text: str) -> ModelName:
     del separator  # `V`, `v` or nothing: all three spellings name the same version
     canonical = f"style_{style_id}_v{version_name}"
     return ModelName(int(style_id), version_name, None if text == canonical else text)
+
+
+def _parse_actor_model_name(text: str) -> ModelName:
+    match = _ACTOR_MODEL_NAME.fullmatch(text)
+    if match is None:
+        raise NameRejected(_actor_model_name_problem(text))
+    actor_id, _, number = match.groups()  # the separator's spelling names the same version
+    canonical = f"actor_{int(actor_id)}_V{number}"
+    return ModelName(int(actor_id), f"V{number}", None if text == canonical else text, ACTOR)
+
+
+def _actor_model_name_problem(text: str) -> str:
+    loose = _LOOSE_ACTOR_NAME.fullmatch(text)
+    if loose is None:
+        return f"{_quote(text)} is not a model name of the form actor_<actorId>_<versionName>"
+    actor_text, version_text = loose.groups()
+    if not re.fullmatch(r"0|[1-9][0-9]{0,8}|0[0-9]{3}", actor_text):
+        return f"{_quote(text)}: actor id {_quote(actor_text)} is not a non-negative integer"
+    return (
+        f"{_quote(text)}: version {_quote(version_text)} is not V<n> with n a positive "
+        "integer without leading zeros"
+    )
 
 
 def _model_name_problem(text: str) -> str:
@@ -140,8 +205,9 @@ def key_basename(key: str) -> str:
     return key.rsplit("/", 1)[-1]
 
 
-def parse_lora_key(key: str) -> ModelName:
-    """An S3 key whose basename is `<modelName>.safetensors` -> ModelName; otherwise why not."""
+def parse_lora_key(key: str, kind: SubjectKind = STYLE) -> ModelName:
+    """An S3 key whose basename is `<modelName>.safetensors` of a subject of `kind` -> ModelName;
+    otherwise why not (a style's file under the actors' prefix is not an actor's LoRA)."""
     base = key_basename(key)
     if not base:
         raise NameRejected("a folder marker, not a file")
@@ -152,16 +218,20 @@ def parse_lora_key(key: str) -> ModelName:
     if not base.endswith(LORA_EXTENSION):
         raise NameRejected(f"{_quote(base)} does not end in {LORA_EXTENSION}")
     stem = base[: -len(LORA_EXTENSION)]
-    if not stem.startswith("style_"):
-        raise NameRejected(f"{_quote(base)} is not a style LoRA (style_<id>_v<V>.safetensors)")
+    if not stem.startswith(f"{kind}_"):
+        form = "actor_<id>_<V>" if kind == ACTOR else "style_<id>_v<V>"
+        raise NameRejected(
+            f"{_quote(base)} is not {'an' if kind == ACTOR else 'a'} {kind} LoRA ({form}.safetensors)"
+        )
     return parse_model_name(stem)
 
 
-def parse_legacy_name(text: str, style_id: int) -> tuple[str, str | None]:
+def parse_legacy_name(text: str, style_id: int, kind: SubjectKind = STYLE) -> tuple[str, str | None]:
     """A legacy entry's `name` -> (canonical version name, how it was read or None if clean).
 
-    Accepts `V8`, `v8`, a model name (`style_1_vV8`) or a file name (`style_1_vV8.safetensors`)
-    of the same style. A model name of another style is rejected: the entry is in the wrong file.
+    Accepts `V8`, `v8`, a model name (`style_1_vV8`, `actor_6_V6`) or a file name
+    (`style_1_vV8.safetensors`) of the same subject. A model name of another subject (another
+    id, or the other kind) is rejected: the entry is in the wrong file.
     """
     try:
         name = parse_version_name(text)
@@ -176,9 +246,9 @@ def parse_legacy_name(text: str, style_id: int) -> tuple[str, str | None]:
         raise NameRejected(
             f"entry name {_quote(text)} is neither V<n> nor a model or file name"
         ) from rejected
-    if model.style_id != style_id:
+    if (model.kind, model.style_id) != (kind, style_id):
         raise NameRejected(
-            f"entry name {_quote(text)} belongs to style {model.style_id}, not style {style_id}"
+            f"entry name {_quote(text)} belongs to {model.kind} {model.style_id}, not {kind} {style_id}"
         )
     return model.version_name, ("file-name" if stem != text else "model-name")
 

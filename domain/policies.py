@@ -30,12 +30,13 @@ from loraledger.domain.legacy import RawEntry, VersionGroup
 from loraledger.domain.matching import JobMatch, VersionFacts
 from loraledger.domain.naming import LORA_EXTENSION, ModelName, NameRejected, parse_model_name, version_number
 from loraledger.domain.observations import JobReport
+from loraledger.domain.subjects import STYLE, SubjectKind
 from loraledger.domain.times import parse_time
 
 # --------------------------------------------------------------------------- start
 
 
-def next_version_name(style_id: int, taken: Iterable[str]) -> str:
+def next_version_name(style_id: int, taken: Iterable[str], kind: SubjectKind = STYLE) -> str:
     """A start without a name takes the one above the style's highest (`V1` for none);
     VersionNumbersExhausted once `V999999999` is taken."""
     names = list(taken)
@@ -43,43 +44,56 @@ def next_version_name(style_id: int, taken: Iterable[str]) -> str:
     if name is None:
         highest = max(names, key=version_number)
         raise VersionNumbersExhausted(
-            f"style {style_id} already has {highest}: {highest} is the highest version "
+            f"{kind} {style_id} already has {highest}: {highest} is the highest version "
             "number, so there is no next one; give a version_name to retry a failed "
             "version or take a free one"
         )
     return name
 
 
-def check_startable(style_id: int, version_name: str, status: Status | None) -> None:
+def check_startable(
+    style_id: int, version_name: str, status: Status | None, kind: SubjectKind = STYLE
+) -> None:
     """A pending version is being trained and a completed one keeps its LoRA: VersionConflict."""
     if status in (Status.PENDING, Status.COMPLETED):
         raise VersionConflict(
-            f"style {style_id} {version_name} is {status}"
+            f"{kind} {style_id} {version_name} is {status}"
             + ("; a completed LoRA is never overwritten" if status == Status.COMPLETED else "")
         )
 
 
-def plan_start(style_id: int, version_name: str, current: VersionFacts | None, request_id: str) -> Decision:
+def plan_start(
+    style_id: int,
+    version_name: str,
+    current: VersionFacts | None,
+    request_id: str,
+    kind: SubjectKind = STYLE,
+) -> Decision:
     """A new version, or a new attempt at a failed one; VersionConflict for pending or completed."""
     considered: tuple[Candidate, ...] = ()
     if current is None:
         rule = Rule.NEW_VERSION
     else:
-        check_startable(style_id, version_name, current.status)
+        check_startable(style_id, version_name, current.status, kind)
         rule = Rule.RETRY_AFTER_FAILURE
         considered = (Candidate(current.id, version_name, current.status, True, "a new attempt"),)
     return Decision("start", rule, StartOutcome.REQUESTED, {"request_id": request_id}, considered)
 
 
 def start_recorded(
-    style_id: int, request_id: str, job_id: str, version: VersionFacts, open_request: str | None
+    style_id: int,
+    request_id: str,
+    job_id: str,
+    version: VersionFacts,
+    open_request: str | None,
+    kind: SubjectKind = STYLE,
 ) -> Decision | None:
     """RunPod's job id for a request; None when that start is already recorded (a repeat).
     JobIdTaken when the id is an earlier attempt's: its webhook would land on that attempt."""
     if job_id in version.job_ids:
         if open_request != request_id:  # this start was recorded already
             return None
-        raise JobIdTaken(f"job {job_id} is an earlier attempt of style {style_id} {version.name}")
+        raise JobIdTaken(f"job {job_id} is an earlier attempt of {kind} {style_id} {version.name}")
     rule = Rule.NEW_VERSION if not version.job_ids else Rule.RETRY_AFTER_FAILURE
     return Decision("start", rule, StartOutcome.STARTED, {"request_id": request_id, "job_id": job_id})
 
@@ -117,7 +131,7 @@ def match_by_model(report: JobReport, model: ModelName | None, version: VersionF
     if model is None:
         return JobMatch(Rule.UNMATCHED, None, f"job {report.job_id} not known, no model name")
     if version is None:
-        why = f"job {report.job_id} not known and style {model.style_id} has no {model.version_name}"
+        why = f"job {report.job_id} not known and {model.kind} {model.style_id} has no {model.version_name}"
         return JobMatch(Rule.UNMATCHED, None, why)
     return JobMatch(Rule.MODEL_NAME, version, f"model name {model.canonical}, job {report.job_id} not known")
 

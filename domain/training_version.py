@@ -1,6 +1,8 @@
-"""The TrainingVersion aggregate: one per (style, version name), whatever told us about it first.
+"""The TrainingVersion aggregate: one per (subject, version name), whatever told us about it first.
 
-Its id is derived from the style and version name, so a second aggregate for the same version
+A subject is a style or an actor (domain/subjects.py); `style_id` holds the subject's id and
+`kind` its kind (events recorded before actors existed have no `kind`: they read as styles).
+Its id is derived from the subject and version name, so a second aggregate for the same version
 cannot be saved: the store refuses it, and that is what makes duplicate entries impossible.
 Every transition takes the typed Decision that chose it and writes it, once, into its event;
 each refuses (with a domain error, recording nothing) what the version's state does not allow.
@@ -25,17 +27,20 @@ from loraledger.domain.decisions import Decision, ReportOutcome, SyncOutcome
 from loraledger.domain.entries import STATUS_OF_TEXT, Status, check_settable, ordered
 from loraledger.domain.errors import TransitionRefused
 from loraledger.domain.matching import ReportDecision, SyncDecision, VersionFacts, keeps_its_lora
-from loraledger.domain.naming import format_model_name, parse_style_id, parse_version_name
+from loraledger.domain.naming import format_model_name, parse_subject_id, parse_version_name
 from loraledger.domain.observations import JobReport, LoraObject
 from loraledger.domain.policies import check_startable
+from loraledger.domain.subjects import STYLE, Subject, SubjectKind
 from loraledger.domain.times import format_time
 
 LEDGER_NAMESPACE = uuid5(NAMESPACE_URL, "https://loraledger/")
 
 
-def version_id(style_id: int, version_name: str) -> UUID:
-    """The one id a (style, version) can have."""
-    return uuid5(LEDGER_NAMESPACE, f"training-version/{style_id}/{version_name}")
+def version_id(style_id: int, version_name: str, kind: SubjectKind = STYLE) -> UUID:
+    """The one id a (subject, version) can have (a style's as before actors existed)."""
+    if kind == STYLE:
+        return uuid5(LEDGER_NAMESPACE, f"training-version/{style_id}/{version_name}")
+    return uuid5(LEDGER_NAMESPACE, f"training-version/{kind}/{style_id}/{version_name}")
 
 
 class TrainingVersion(Aggregate):
@@ -52,11 +57,13 @@ class TrainingVersion(Aggregate):
         TOPIC: ClassVar[str] = "loraledger:TrainingVersion.VersionRegistered"
         style_id: int
         version_name: str
+        kind: str = STYLE  # absent from events recorded before actors existed
 
-    def __init__(self, style_id: int, version_name: str) -> None:
+    def __init__(self, style_id: int, version_name: str, kind: SubjectKind = STYLE) -> None:
         self.style_id = style_id
+        self.kind: SubjectKind = kind
         self.version_name = version_name
-        self.model_name = format_model_name(style_id, version_name)
+        self.model_name = format_model_name(style_id, version_name, kind)
         self.entry: dict[str, Any] = {}  # the file's object: user fields and key order included
         self.canonical_order = True
         self.job_ids: list[str] = []  # every attempt's RunPod job id, oldest first
@@ -68,17 +75,22 @@ class TrainingVersion(Aggregate):
         self.hidden = False  # deleted from the file by someone else: not shown until shown again
 
     @classmethod
-    def register(cls, style_id: int, version_name: str) -> TrainingVersion:
-        style_id = parse_style_id(style_id)
+    def register(cls, style_id: int, version_name: str, kind: SubjectKind = STYLE) -> TrainingVersion:
+        style_id = parse_subject_id(style_id, kind)
         version_name = parse_version_name(version_name)
         return cls._create(
             cls.VersionRegistered,
-            id=version_id(style_id, version_name),
+            id=version_id(style_id, version_name, kind),
             style_id=style_id,
             version_name=version_name,
+            kind=kind,
         )
 
     # ----------------------------------------------------------------- reading
+
+    @property
+    def subject(self) -> Subject:
+        return Subject(self.kind, self.style_id)
 
     @property
     def status(self) -> Status | None:
@@ -111,7 +123,7 @@ class TrainingVersion(Aggregate):
         return ordered(self.entry, canonical=self.canonical_order)
 
     def _refuse(self, what: str) -> TransitionRefused:
-        return TransitionRefused(f"style {self.style_id} {self.version_name} ({self.status}): {what}")
+        return TransitionRefused(f"{self.subject} {self.version_name} ({self.status}): {what}")
 
     # ----------------------------------------------------------------- training
 
@@ -138,7 +150,7 @@ class TrainingVersion(Aggregate):
         fields: dict[str, Any],
         decision: Decision,
     ) -> None:
-        check_startable(self.style_id, self.version_name, self.status)
+        check_startable(self.style_id, self.version_name, self.status, self.kind)
         check_settable(fields, "set")
         self.trigger_event(
             self.TrainingRequested,
@@ -280,20 +292,21 @@ class TrainingVersion(Aggregate):
         lora_url: str
         synced_at: str
         decision: dict[str, Any]
+        kind: str = STYLE  # absent from events recorded before actors existed
 
         def apply(self, aggregate: TrainingVersion) -> None:
             version_entry.created_from_s3(aggregate, self)
 
     @classmethod
     def from_file(
-        cls, style_id: int, decided: SyncDecision, lora: LoraObject, at: datetime
+        cls, style_id: int, decided: SyncDecision, lora: LoraObject, at: datetime, kind: SubjectKind = STYLE
     ) -> TrainingVersion:
         """A LoRA file no version claims becomes a completed version of its own."""
         if decided.outcome != SyncOutcome.CREATE or decided.version_name is None or decided.lora_url is None:
             raise TransitionRefused(f"{lora.key}: a file decided {decided.outcome} creates no version")
         return cls._create(
             cls.CreatedFromS3,
-            id=version_id(style_id, decided.version_name),
+            id=version_id(style_id, decided.version_name, kind),
             style_id=style_id,
             version_name=decided.version_name,
             key=lora.key,
@@ -303,6 +316,7 @@ class TrainingVersion(Aggregate):
             lora_url=decided.lora_url,
             synced_at=format_time(at),
             decision=decided.decision.as_dict(),
+            kind=kind,
         )
 
     class LoraSynced(Aggregate.Event):
@@ -347,6 +361,7 @@ class TrainingVersion(Aggregate):
         entry_json: str
         fingerprint: str
         decision: dict[str, Any]
+        kind: str = STYLE  # absent from events recorded before actors existed
 
         def apply(self, aggregate: TrainingVersion) -> None:
             version_entry.imported(aggregate, self)
@@ -361,16 +376,18 @@ class TrainingVersion(Aggregate):
         entry: dict[str, Any],
         fingerprint: str,
         decision: Decision,
+        kind: SubjectKind = STYLE,
     ) -> TrainingVersion:
         return cls._create(
             cls.Imported,
-            id=version_id(style_id, version_name),
+            id=version_id(style_id, version_name, kind),
             style_id=style_id,
             version_name=version_name,
             source=source,
             entry_json=blobs.dump(entry),
             fingerprint=fingerprint,
             decision=decision.as_dict(),
+            kind=kind,
         )
 
     class Merged(Aggregate.Event):

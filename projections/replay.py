@@ -7,18 +7,22 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 
+from loraledger.domain.subjects import STYLE, SubjectKind
 from loraledger.projections.runner import read_batches
 from loraledger.projections.sinks import DocumentSink
 from loraledger.projections.training_versions import StyleDocuments
 
 
-def replay(log: Application[UUID], until: datetime | None, sink: DocumentSink) -> list[int]:
-    """Write every style's document as it was at `until`; returns the styles written.
+def replay(
+    log: Application[UUID], until: datetime | None, sink: DocumentSink, kind: SubjectKind = STYLE
+) -> list[int]:
+    """Write every style's (or, by `kind`, actor's) document as it was at `until`; returns the
+    subjects written.
 
     Not through a ProjectionWriter: these are no current state of the log (no position, no
     mark), and a write error stops the replay (the command says so).
     """
-    documents = StyleDocuments()
+    documents = StyleDocuments(kind=kind)
     for _, events in read_batches(log, 0):
         for event in events:
             if until is None or event.timestamp <= until:

@@ -1,4 +1,5 @@
-"""Folds the ledger's notification log into one document per style.
+"""Folds the ledger's notification log into one document per style (or per actor: a runner
+folds one kind of subject, CONTRACT §8).
 
 The runner remembers how far it has read and which styles changed since their texts were last
 taken; it writes nothing. projections/writer.py hands those texts to the files (the one write
@@ -17,11 +18,10 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.domain import CanMutateAggregate
 
+from loraledger.domain.subjects import STYLE, SubjectKind
 from loraledger.projections.training_versions import StyleDocuments, is_training_version_topic
 
 READ_BATCH = 2_000
-# Every version belongs to a style: the one kind of subject, named in the metrics' `kind` label.
-SUBJECT_KIND = "style"
 
 
 @dataclass(slots=True)
@@ -72,9 +72,10 @@ class ProjectionRunner:
     method takes the runner's lock, so a fold, a read and the writer's taking of texts never mix.
     """
 
-    def __init__(self, log: Application[UUID]) -> None:
+    def __init__(self, log: Application[UUID], kind: SubjectKind = STYLE) -> None:
         self.log = log
-        self.documents = StyleDocuments()
+        self.kind = kind
+        self.documents = StyleDocuments(kind=kind)
         self.position = 0
         self._lock = threading.Lock()
         self._dirty: set[int] | None = None  # None: nothing taken yet, so every style is due
@@ -118,7 +119,7 @@ class ProjectionRunner:
     def reset(self) -> None:
         """Forget everything folded: the next fold reads the whole log, and every style is due."""
         with self._lock:
-            self.documents = StyleDocuments(keep_texts=self.documents.keep_texts)
+            self.documents = StyleDocuments(keep_texts=self.documents.keep_texts, kind=self.kind)
             self.position = 0
             self._dirty = None
 
@@ -143,7 +144,7 @@ class ProjectionRunner:
             for style_id in self.documents.styles():
                 for version in self.documents.versions(style_id):
                     status = str(version.status or "unknown")
-                    key = (SUBJECT_KIND, status)
+                    key = (self.kind, status)
                     summary.versions[key] = summary.versions.get(key, 0) + 1
                     requested = version.entry.get("timestamp")
                     if status == "pending" and isinstance(requested, str):

@@ -1,4 +1,5 @@
-"""Events -> one `training_versions.json` document per style.
+"""Events -> one `training_versions.json` document per style (or per actor: one kind of subject
+per set of documents, CONTRACT §8).
 
 The projection replays TrainingVersion events with the aggregate's own `apply` methods, so the file
 can never disagree with what the commands saw, and renders each style with `js_stringify`:
@@ -14,6 +15,7 @@ from uuid import UUID
 from eventsourcing.domain import CanMutateAggregate
 
 from loraledger.domain.naming import version_number
+from loraledger.domain.subjects import STYLE, SubjectKind
 from loraledger.domain.training_version import TrainingVersion, too_deep_warning
 from loraledger.projections.js_json import js_stringify, js_stringify_at
 
@@ -47,14 +49,17 @@ def document_text(entries: list[str]) -> str:
 
 
 class StyleDocuments:
-    """The current state of every version, grouped by style, folded from events in log order.
+    """The current state of every version of one subject kind (styles unless `kind` says actors),
+    grouped by subject id, folded from events in log order; other kinds' events are passed over.
 
     With `keep_texts` (a server, which renders the same styles again and again), each version's
     entry text is kept until an event changes it, and each style's order until a version is
     added: rendering a style then costs its changed entries and one join, not every entry.
     """
 
-    def __init__(self, *, keep_texts: bool = False) -> None:
+    def __init__(self, *, keep_texts: bool = False, kind: SubjectKind = STYLE) -> None:
+        self.kind = kind
+        self._other_kind: set[UUID] = set()  # versions of another kind of subject
         self._versions: dict[UUID, TrainingVersion] = {}
         self._by_style: dict[int, dict[str, TrainingVersion]] = {}
         self.keep_texts = keep_texts
@@ -65,9 +70,14 @@ class StyleDocuments:
         """Fold one event in; returns the style it touched (None for other aggregates' events)."""
         if not type(event).__qualname__.startswith(TrainingVersion.__qualname__ + "."):
             return None
+        if event.originator_id in self._other_kind:
+            return None
         current = self._versions.get(event.originator_id)
         version = event.mutate(current)
         assert isinstance(version, TrainingVersion)
+        if current is None and version.kind != self.kind:
+            self._other_kind.add(event.originator_id)
+            return None
         if current is None:
             self._versions[event.originator_id] = version
             self._by_style.setdefault(version.style_id, {})[version.version_name] = version
@@ -76,7 +86,8 @@ class StyleDocuments:
         warning = too_deep_warning(event)
         if warning is not None:
             log.warning(
-                "style %s %s, %s event: %s",
+                "%s %s %s, %s event: %s",
+                version.kind,
                 version.style_id,
                 version.version_name,
                 type(event).__name__,

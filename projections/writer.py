@@ -38,6 +38,7 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 
+from loraledger.domain.subjects import STYLE, SubjectKind
 from loraledger.domain.training_version import TrainingVersion
 from loraledger.projections.runner import ProjectionRunner, StatusSummary, log_identity
 from loraledger.projections.sinks import DocumentSink, EditScanner, MarkStore
@@ -96,6 +97,7 @@ class ProjectionWriter:
         clock: Callable[[], float] = time.monotonic,
         edits: EditScanner | None = None,
         write_threads: int = 1,
+        kind: SubjectKind = STYLE,
     ) -> None:
         self.log = log
         self._edits = edits
@@ -103,7 +105,7 @@ class ProjectionWriter:
         self.marks = marks
         self._versions_of = versions_of
         self._clock = clock
-        self._runner = ProjectionRunner(log)
+        self._runner = ProjectionRunner(log, kind)  # one kind of subject's files (styles', actors')
         self._write_lock = threading.Lock()
         self._log_id: str | None = None
         self._written: dict[int, str] = {}  # what was last handed the sink, per style
@@ -263,7 +265,9 @@ class ProjectionWriter:
         self._retry[style_id] = (failures, now + pause)
         result.failed.append(style_id)
         result.errors[style_id] = str(error)
-        log.error("style %s: its file cannot be written (try %d): %s", style_id, failures, error)
+        log.error(
+            "%s %s: its file cannot be written (try %d): %s", self._runner.kind, style_id, failures, error
+        )
 
     def _mark(self, position: str | None) -> None:
         """Record that every file is current through `position`, or (None) that some file is not."""
