@@ -73,8 +73,11 @@ class SyncCommands(UseCase):
         """
         report = SyncReport()
         by_subject: dict[Subject, SubjectFiles] = {}
+        one_subject = only_style is not None or only_actor is not None
         for kind, listed in ((STYLE, objects), (ACTOR, actor_objects)):
             only = only_actor if kind == ACTOR else only_style
+            if one_subject and only is None:
+                continue  # a sync of one actor leaves every style alone, and the other way round
             for lora in listed:
                 report.scanned += 1
                 try:

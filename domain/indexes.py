@@ -20,7 +20,7 @@ from loraledger.domain.decisions import Decision
 from loraledger.domain.errors import JobIdTaken
 from loraledger.domain.naming import job_base_id
 from loraledger.domain.observations import JobReport
-from loraledger.domain.subjects import STYLE, Subject, SubjectKind, subject_kind
+from loraledger.domain.subjects import STYLE, StyleKindNotStored, Subject, SubjectKind, subject_kind
 from loraledger.domain.training_version import LEDGER_NAMESPACE
 
 
@@ -38,7 +38,7 @@ class StyleIndex(Aggregate):
     class Created(Aggregate.Created):  # the library's default creation event; unused here
         TOPIC: ClassVar[str] = "loraledger:StyleIndex.Created"
 
-    class Opened(Aggregate.Created):
+    class Opened(StyleKindNotStored, Aggregate.Created):
         TOPIC: ClassVar[str] = "loraledger:StyleIndex.Opened"
         style_id: int
         kind: str = STYLE  # absent from events recorded before actors existed
@@ -114,7 +114,7 @@ class JobIndex(Aggregate):
         """Reports parked for this job and not yet applied, oldest first."""
         return [JobReport(**stored) for stored in self.parked[self.applied_parked :]]
 
-    class Assigned(Aggregate.Event):
+    class Assigned(StyleKindNotStored, Aggregate.Event):
         TOPIC: ClassVar[str] = "loraledger:JobIndex.Assigned"
         job_id: str
         style_id: int

@@ -37,3 +37,14 @@ class Subject:
     def path(self) -> str:
         """How the command line and the logs write it: `style/1`, `actor/6`."""
         return f"{self.kind}/{self.id}"
+
+
+class StyleKindNotStored:
+    """For an event with a `kind` field defaulting to `style`: a style's event is stored as it was
+    before actors existed (no `kind` member), so the same commands still record the same bytes; read
+    back, the missing member is the class default, `style`. An actor's event stores its kind."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()  # type: ignore[misc]
+        if self.__dict__.get("kind") == STYLE:
+            del self.__dict__["kind"]

@@ -30,7 +30,7 @@ from loraledger.domain.matching import ReportDecision, SyncDecision, VersionFact
 from loraledger.domain.naming import format_model_name, parse_subject_id, parse_version_name
 from loraledger.domain.observations import JobReport, LoraObject
 from loraledger.domain.policies import check_startable
-from loraledger.domain.subjects import STYLE, Subject, SubjectKind
+from loraledger.domain.subjects import STYLE, StyleKindNotStored, Subject, SubjectKind
 from loraledger.domain.times import format_time
 
 LEDGER_NAMESPACE = uuid5(NAMESPACE_URL, "https://loraledger/")
@@ -51,7 +51,7 @@ class TrainingVersion(Aggregate):
     class Created(Aggregate.Created):  # the library's default creation event; unused here
         TOPIC: ClassVar[str] = "loraledger:TrainingVersion.Created"
 
-    class VersionRegistered(Aggregate.Created):
+    class VersionRegistered(StyleKindNotStored, Aggregate.Created):
         """A version about to be trained (the first fact is the request that follows)."""
 
         TOPIC: ClassVar[str] = "loraledger:TrainingVersion.VersionRegistered"
@@ -279,7 +279,7 @@ class TrainingVersion(Aggregate):
 
     # ----------------------------------------------------------------- S3
 
-    class CreatedFromS3(Aggregate.Created):
+    class CreatedFromS3(StyleKindNotStored, Aggregate.Created):
         """A version first seen as a LoRA file in S3 (no training of it was recorded)."""
 
         TOPIC: ClassVar[str] = "loraledger:TrainingVersion.CreatedFromS3"
@@ -351,7 +351,7 @@ class TrainingVersion(Aggregate):
 
     # ----------------------------------------------------------------- import
 
-    class Imported(Aggregate.Created):
+    class Imported(StyleKindNotStored, Aggregate.Created):
         """A version first known from a legacy `training_versions.json` entry (kept whole)."""
 
         TOPIC: ClassVar[str] = "loraledger:TrainingVersion.Imported"
