@@ -311,10 +311,14 @@ class S3Host:
             raise RuntimeError(f"S3 host: {answer['error']}")
         return answer
 
-    def seed(self, bucket: str, prefix: str, files: int, styles: int) -> float:
-        """Create `bucket` holding `files` LoRA files over `styles` styles; returns seconds taken."""
+    def seed(
+        self, bucket: str, prefix: str, files: int, styles: int, *, kind: str = "style", create: bool = True
+    ) -> float:
+        """Create `bucket` (unless `create` is False) holding `files` LoRA files over `styles`
+        subjects of `kind` under `prefix`; returns seconds taken."""
         assert self.process.stdin is not None
         command = {"op": "seed", "bucket": bucket, "prefix": prefix, "files": files, "styles": styles}
+        command |= {"kind": kind, "create": create}
         self.process.stdin.write(json.dumps(command) + "\n")
         self.process.stdin.flush()
         return float(self._read()["seconds"])
@@ -338,7 +342,9 @@ class S3Host:
         self.close()
 
 
-def lora_key(prefix: str, style_id: int, number: int) -> str:
+def lora_key(prefix: str, style_id: int, number: int, kind: str = "style") -> str:
+    if kind == "actor":
+        return f"{prefix}actor_{style_id}_V{number}.safetensors"
     return f"{prefix}style_{style_id}_vV{number}.safetensors"
 
 

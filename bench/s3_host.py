@@ -1,7 +1,8 @@
 """The moto S3 test server in a process of its own, driven by JSON lines on stdin (see common.S3Host).
 
 Prints `{"endpoint_url": ...}` once listening; then for each `{"op": "seed", "bucket", "prefix",
-"files", "styles"}` creates the bucket and writes the files straight into moto's backend
+"files", "styles"}` (optionally `"kind": "actor"`, and `"create": false` for a bucket seeded
+before) creates the bucket and writes the files straight into moto's backend
 (tests/support/s3_server.py `S3Bucket.put_many`), answering `{"seconds": ...}`; `{"op": "quit"}` stops.
 """
 
@@ -33,10 +34,12 @@ def main() -> None:
                 break
             try:
                 start = time.perf_counter()
-                client.create_bucket(Bucket=command["bucket"])
+                if command.get("create", True):
+                    client.create_bucket(Bucket=command["bucket"])
                 bucket = S3Bucket(name=command["bucket"], server=s3, _client=client)
+                kind = command.get("kind", "style")  # or "actor": actor_<id>_V<n> files
                 keys = (
-                    lora_key(command["prefix"], style, number)
+                    lora_key(command["prefix"], style, number, kind)
                     for style, number in file_layout(command["files"], command["styles"])
                 )
                 bucket.put_many(keys, body=b"safetensors")

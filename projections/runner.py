@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Container, Iterator
 from dataclasses import dataclass, field
 from typing import cast
 from uuid import UUID
@@ -42,10 +42,13 @@ def log_identity(log: Application[UUID]) -> str:
     return digest.hexdigest()[:16]
 
 
-def read_batches(log: Application[UUID], after: int) -> Iterator[tuple[int, list[CanMutateAggregate[UUID]]]]:
+def read_batches(
+    log: Application[UUID], after: int, passed_over: Container[UUID] = ()
+) -> Iterator[tuple[int, list[CanMutateAggregate[UUID]]]]:
     """(last notification id read, its TrainingVersion events) per batch after `after`, in log order.
 
-    The position advances over other aggregates' events too, so a reader never reads them twice.
+    The position advances over other aggregates' events too, so a reader never reads them twice;
+    events of the versions in `passed_over` (another subject kind's) are not even decoded.
     """
     position = after
     while True:
@@ -59,6 +62,7 @@ def read_batches(log: Application[UUID], after: int) -> Iterator[tuple[int, list
                 cast(CanMutateAggregate[UUID], log.mapper.to_domain_event(notification))
                 for notification in batch
                 if is_training_version_topic(notification.topic)
+                and notification.originator_id not in passed_over
             ],
         )
         if len(batch) < READ_BATCH:
@@ -84,7 +88,7 @@ class ProjectionRunner:
         """Read what is new in the log into the documents; returns how many events were read."""
         with self._lock:
             count = 0
-            for position, events in read_batches(self.log, self.position):
+            for position, events in read_batches(self.log, self.position, self.documents.other_kind):
                 for event in events:
                     style = self.documents.apply(event)
                     if style is not None and self._dirty is not None:

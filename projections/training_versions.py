@@ -59,7 +59,7 @@ class StyleDocuments:
 
     def __init__(self, *, keep_texts: bool = False, kind: SubjectKind = STYLE) -> None:
         self.kind = kind
-        self._other_kind: set[UUID] = set()  # versions of another kind of subject
+        self.other_kind: set[UUID] = set()  # versions of another kind of subject: passed over
         self._versions: dict[UUID, TrainingVersion] = {}
         self._by_style: dict[int, dict[str, TrainingVersion]] = {}
         self.keep_texts = keep_texts
@@ -70,13 +70,13 @@ class StyleDocuments:
         """Fold one event in; returns the style it touched (None for other aggregates' events)."""
         if not type(event).__qualname__.startswith(TrainingVersion.__qualname__ + "."):
             return None
-        if event.originator_id in self._other_kind:
+        if event.originator_id in self.other_kind:
             return None
         current = self._versions.get(event.originator_id)
         version = event.mutate(current)
         assert isinstance(version, TrainingVersion)
         if current is None and version.kind != self.kind:
-            self._other_kind.add(event.originator_id)
+            self.other_kind.add(event.originator_id)
             return None
         if current is None:
             self._versions[event.originator_id] = version

@@ -161,10 +161,14 @@ class ProjectionWriter:
             self.catch_up()
             return
         styles = sorted(set(touched))
-        if not styles:
-            return
         with self._write_lock:
             position = self.log.recorder.max_notification_id() or 0
+            if not styles:
+                # None of these files changed (a sync of another subject kind's files): the mark
+                # follows the log, so the next command's fast path still holds.
+                if before != f"{self._identity()}:{position}":
+                    self._write({}, position, self._clock())
+                return
             given = texts or {}
             rendered = {s: given[s] if s in given else render_document(self._versions_of(s)) for s in styles}
             self._write(rendered, position, self._clock())
