@@ -4,6 +4,7 @@
 
   cli       `loraledger --help` / `--version`, 7 runs each (median)
   sync      1,000, 20,000 and 100,000 files over 200 styles (a, b, c, d, d warm, append), phases at 20,000
+  sync_kinds  2,000 and 20,000 files: styles only, against styles and actors under their two prefixes
   import    50,000 legacy entries over 1,000 files
   webhooks  SQLite 1 process, PostgreSQL 1 and 4 processes; 1, 8, 32 clients; freshness at 32
   history   GET of a version's history of 1,000 events, 200 requests
@@ -21,12 +22,21 @@ import json
 import time
 from collections.abc import Callable
 
-from bench import cli_bench, history_bench, import_bench, rebuild_bench, sync_bench, webhook_bench
+from bench import (
+    cli_bench,
+    history_bench,
+    import_bench,
+    rebuild_bench,
+    sync_bench,
+    sync_kinds_bench,
+    webhook_bench,
+)
 from bench.common import RESULTS, Report, Target, machine
 
 BENCHES: dict[str, Callable[[list[str]], Report]] = {
     "cli": cli_bench.main,
     "sync": lambda quick: sync_bench.main([*quick, "--phases", "20000"]),
+    "sync_kinds": sync_kinds_bench.main,
     "import": import_bench.main,
     "webhooks": webhook_bench.main,
     "history": history_bench.main,

@@ -140,6 +140,27 @@ def test_style_6_and_actor_6_imported_into_one_store_keep_their_own_files_and_hi
     assert history["events"][0]["data"]["source"].endswith("actor_0006_european_20_female.json")
 
 
+def test_an_edit_the_old_ui_makes_to_an_actors_file_is_taken_in_for_that_actor(
+    make_service: ServiceFactory, tmp_path: Path
+) -> None:
+    root = tmp_path / "project"
+    path = root / "data" / "actors" / "0006_european_20_female" / DOCUMENT
+    path.parent.mkdir(parents=True)
+    shutil.copyfile(FIXTURES / "actor_0006_european_20_female.json", path)
+    service = make_service(root)
+    service.import_path(root / "data" / "actors", None, kind=ACTOR)
+    document = json.loads(path.read_text("utf-8"))
+    document["versions"][0]["isGood"] = True
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False), encoding="utf-8")
+
+    service.catch_up()
+
+    assert service.ledger.queries.entry(6, "V6", ACTOR)["isGood"] is True
+    assert service.ledger.queries.find_version(6, "V6") is None
+    types = [event["type"] for event in service.history(6, "V6", ACTOR)["events"]]
+    assert types[-1] == "EditedInFile"
+
+
 @pytest.fixture
 def actor_cli(tmp_path: Path) -> Cli:
     cli = make_cli(tmp_path)

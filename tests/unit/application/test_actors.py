@@ -116,3 +116,25 @@ def test_a_webhook_of_an_unknown_actor_job_matches_by_its_model_name(ledger: Led
     assert (result.result.value, result.kind, result.version_name) == ("applied", ACTOR, "V5")
     assert ledger.queries.entry(6, "V5", ACTOR)["status"] == "failed"
     assert ledger.queries.find_version(6, "V5") is None
+
+
+class RunPodForgot:
+    """RunPod's /status for a job it no longer knows."""
+
+    def status(self, job_id: str) -> JobReport | None:
+        return None
+
+
+def test_reconcile_fails_an_actors_forgotten_job_and_names_the_actor(ledger: Ledger, clock: Clock) -> None:
+    request = ledger.start.request(6, "V2", parameters={}, kind=ACTOR)
+    ledger.start.record_start(request, ACTOR_JOB)
+    ledger.start.record_start(ledger.start.request(6, "V2", parameters={}), "style-job-e1")  # style 6 V2
+    clock.now += timedelta(hours=2)
+
+    report = ledger.reconcile.run(
+        [(6, "V2", ACTOR)], RunPodForgot(), older_than=timedelta(minutes=15), grace=timedelta(hours=1)
+    )
+
+    assert [(r["actor_id"], r["version"], r["result"]) for r in report.results] == [("6", "V2", "failed")]
+    assert ledger.queries.entry(6, "V2", ACTOR)["status"] == "failed"
+    assert ledger.queries.entry(6, "V2")["status"] == "pending"  # the style's own attempt is untouched
