@@ -3,7 +3,8 @@ against the real `loraledger serve` process (the harness of tests/e2e, `make_ser
 
 Each test gets a fresh browser context (no cookies shared) and saves a screenshot under its
 tmp path. Without /usr/bin/chromium the tier skips on a developer's machine and fails in CI
-(`CI` set, as `.ci/run` does, which also installs the package when it is missing).
+(`CI` or `BROWSER_TESTS_REQUIRED` set; `.ci/run` sets the latter and installs the package when
+it is missing).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ DESKTOP = {"width": 1280, "height": 900}
 PAGE_TIMEOUT_MS = 15_000
 LIVE_WITHIN_MS = 2_000
 
-if not CHROMIUM.exists() and not os.environ.get("CI"):
+REQUIRED = bool(os.environ.get("CI") or os.environ.get("BROWSER_TESTS_REQUIRED"))
+
+if not CHROMIUM.exists() and not REQUIRED:
     pytest.skip("no /usr/bin/chromium (apt-get install chromium); CI installs it", allow_module_level=True)
 
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright  # noqa: E402
