@@ -7,15 +7,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from loraledger.domain.times import format_time
+from loraledger.projections.runner import SubjectSummary
 
+NEVER = datetime.min.replace(tzinfo=UTC)
 SESSION_COOKIE = "loraledger_session"
 SESSION_DAYS = 7
 # The cookie holds a keyed hash of the token, never the token itself (a stolen cookie does not
@@ -72,6 +75,32 @@ def _status_class(status: Any) -> str:
 
 def _basename(url: Any) -> str:
     return str(url).rstrip("/").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectRow:
+    """One line of the subjects list, its values ready to print (the list may hold thousands)."""
+
+    style_id: int
+    statuses: list[tuple[str, str, str, int]]  # (css class, mark, status, how many), by status
+    versions: int
+    last_iso: str | None
+    last_text: str
+
+
+def subject_rows(subjects: Iterable[SubjectSummary]) -> list[SubjectRow]:
+    """The most recently active first."""
+    rows = []
+    for subject in sorted(subjects, key=lambda s: s.last_activity or NEVER, reverse=True):
+        statuses = [
+            (_status_class(status), STATUS_MARKS.get(status, "?"), status, count)
+            for status, count in sorted(subject.by_status.items())
+        ]
+        iso = _iso(subject.last_activity)
+        rows.append(
+            SubjectRow(subject.style_id, statuses, sum(subject.by_status.values()), iso, _utc_text(iso or ""))
+        )
+    return rows
 
 
 def _environment() -> Environment:

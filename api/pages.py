@@ -10,7 +10,6 @@ changes with every new event, which an open page polls to refresh itself. With
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
@@ -28,13 +27,13 @@ from loraledger.api.page_render import (
     safe_next,
     session_valid,
     session_value,
+    subject_rows,
 )
 from loraledger.domain.errors import UnknownVersion
 from loraledger.domain.naming import NameRejected, parse_style_id, parse_version_name
 from loraledger.domain.times import parse_time
 
 SIGN_IN_MAX_BYTES = 4_096
-NEVER = datetime.min.replace(tzinfo=UTC)
 STATIC = StaticFiles(packages=[("loraledger.api", "static")])
 
 router = APIRouter(include_in_schema=False)
@@ -188,13 +187,13 @@ async def sign_in_needed(request: Request, _: Exception) -> Response:
 
 
 def _subjects(service: Service, reader: bool, stamp: str, **extra: Any) -> Response:
-    subjects = sorted(service.subjects(), key=lambda s: s.last_activity or NEVER, reverse=True)
+    summaries = service.subjects()
     totals: dict[str, int] = {}
-    for subject in subjects:
+    for subject in summaries:
         for status, count in subject.by_status.items():
             totals[status] = totals.get(status, 0) + count
     context = {
-        "subjects": subjects,
+        "subjects": subject_rows(summaries),
         "totals": {"versions": sum(totals.values()), "by_status": sorted(totals.items())},
         "signed_in": reader,
         **extra,

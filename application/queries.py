@@ -70,9 +70,12 @@ class Queries:
         for event in self.store.history(style_id, version_name):
             folded = event.mutate(version)
             version = folded if isinstance(folded, TrainingVersion) else version
-            after = None if version is None or version.hidden else copy.deepcopy(version.document_entry())
-            steps.append(TimelineStep(event, after, entry_changes(shown, after)))
-            shown = after
+            current = None if version is None or version.hidden else version.document_entry()
+            changes = entry_changes(shown, current)
+            if changes or (current is None) != (shown is None):
+                # A copy of its own: later events may change the aggregate's nested values in place.
+                shown = copy.deepcopy(current)
+            steps.append(TimelineStep(event, shown, changes))
         return steps
 
     def entries_at(self, style_id: int, moment: datetime) -> list[dict[str, Any]]:
