@@ -24,7 +24,7 @@ SESSION_DAYS = 7
 # The cookie holds a keyed hash of the token, never the token itself (a stolen cookie does not
 # give the bearer token of the API).
 _SESSION_PURPOSE = b"loraledger pages session v1"
-SHORT_VALUE = 120  # characters of a changed value shown inline; the whole value is in the details
+SHORT_VALUE = 200  # characters of a changed value shown inline; the whole value is in the details
 STATUS_MARKS = {"completed": "✓", "pending": "…", "failed": "✕"}
 # No inline script or style anywhere: the page can only run the service's own script.
 SECURITY_HEADERS = {

@@ -2,7 +2,7 @@
 // a small stamp; when it changes, the page's main part is fetched again and swapped in place.
 "use strict";
 
-const POLL_MS = 1000; // a new event shows within 2 s: one poll plus one fetch of the page
+const POLL_MS = 500; // a new event shows within 2 s: a poll, then one fetch of the page
 
 function localiseTimes(root) {
   for (const node of root.querySelectorAll("time.when[datetime]")) {
