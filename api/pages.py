@@ -10,6 +10,7 @@ changes with every new event, which an open page polls to refresh itself. With
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
@@ -91,8 +92,10 @@ def style_page(
     style_id: str, service: ServiceDep, reader: SignedIn, at: Annotated[str, Query(max_length=64)] = ""
 ) -> Response:
     try:
-        style, moment = parse_style_id(style_id), parse_time(at) if at.strip() else None
-    except (NameRejected, ValueError) as error:
+        style = parse_style_id(style_id)
+        # In UTC at once: a moment that has none (year 1 at +01:00) is refused here, not drawn later.
+        moment = parse_time(at).astimezone(UTC) if at.strip() else None
+    except (NameRejected, ValueError, OverflowError) as error:
         return problem(422, "Not a page", _why(error, at), signed_in=reader)
     stamp = service.live_stamp(style)
     view = service.style_view(style, moment)

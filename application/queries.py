@@ -114,7 +114,10 @@ class Queries:
 def _name_candidates(text: str) -> list[tuple[str, str]]:
     """(how it was read, the text to parse as a model name or LoRA key) for each reading of `text`."""
     if "://" in text:
-        path = unquote(urlsplit(text).path)
+        try:
+            path = unquote(urlsplit(text).path)
+        except ValueError:  # not a URL after all (`https://[::1`)
+            return []
         return [("LoRA URL", path)] if path else []
     if "/" in text or text.endswith(".safetensors"):
         return [("S3 key", text)]

@@ -127,3 +127,33 @@ def test_with_a_token_pages_need_the_sign_in_cookie(make_server: ServerFactory) 
     assert "httponly" in cookie and "samesite=strict" in cookie and TOKEN not in cookie
     assert server.client.get("/ui/").status_code == 200
     assert json.loads(server.client.get("/ui/live").text)["stamp"]
+
+
+HOSTILE_ADDRESSES = [
+    "/ui/styles/1/versions/%00",
+    "/ui/styles/1/versions/V99999999999",
+    "/ui/styles/99999999999",
+    "/ui/styles/-1",
+    "/ui/styles/1?at=%00",
+    "/ui/styles/1?at=0001-01-01T00:00:00%2B01:00",
+    "/ui/styles/1?at=9999-12-31T23:59:59-23:59",
+    "/ui/styles/1?at=" + "9" * 200,
+    "/ui/search?q=%00",
+    "/ui/search?q=%ff%fe",
+    "/ui/search?q=https://%5B::1",
+    "/ui/search?q=style_1_v%2F..%2F..%2Fetc",
+    "/ui/styles/1/versions/V9?found=%3Cscript%3E",
+    "/ui/live?style=abc",
+    "/ui/live?style=" + "1" * 20,
+    "/ui/sign-in?next=//evil.example/",
+    "/ui/static/../pyproject.toml",
+    "/ui/static/%2e%2e/pages.py",
+]
+
+
+@pytest.mark.parametrize("path", HOSTILE_ADDRESSES)
+def test_hostile_addresses_never_answer_500_nor_echo_markup(server: LedgerServer, path: str) -> None:
+    server.started_job(1, "V9")
+    response = server.client.get(path)
+    assert response.status_code < 500, (path, response.status_code, response.text[:500])
+    assert "<script>" not in response.text.replace('<script src="/ui/static/pages.js" defer></script>', "")

@@ -75,5 +75,15 @@ def test_a_model_name_key_or_url_finds_its_version_legacy_spellings_included(led
 def test_text_naming_no_recorded_version_finds_nothing(ledger: Ledger) -> None:
     ledger.sync.observe([lora_file("style_1_vV3")], url_base=PLAIN)
 
-    for text in ("", "   ", "style_1_vV4", "style_2_vV3", "no-such-job", "https://x/", "x" * 5000, "../.."):
+    for text in (
+        "",
+        "   ",
+        "style_1_vV4",
+        "style_2_vV3",
+        "no-such-job",
+        "https://x/",
+        "x" * 5000,
+        "../..",
+        "https://[::1",
+    ):
         assert ledger.queries.locate(text) is None, text
