@@ -41,7 +41,9 @@ from loraledger.projections.writer import CatchUp, ProjectionWriter
 
 if TYPE_CHECKING:
     from loraledger.adapters.runpod_payloads import JobPayload
+    from loraledger.adapters.s3_events import QueueConsumer
     from loraledger.api.bootstrap import Clients
+    from loraledger.domain.observations import S3Change
 
 STORE_CHECK_SECONDS = 1.0
 READY_LAG_SECONDS = 5.0  # CONTRACT §10: /readyz is 503 when the files are further behind the log
@@ -257,6 +259,33 @@ class Service:
         self.projection.after_command(report.styles, before, texts)
         log_sync_outcomes(report)
         return report
+
+    def take_s3_change(self, change: S3Change) -> str:
+        """One S3 event's change, recorded (or skipped, saying why); returns its outcome."""
+        result = self.ledger.s3_events.take(change)
+        if result.versions:
+            self.projection.after_command()
+        rule = result.decisions[0].rule if result.decisions else None
+        log_outcome(
+            "s3-event",
+            result.outcome.value,
+            style_id=result.style_id,
+            version=result.version_name,
+            rule=rule,
+            key=change.lora.key,
+            change=change.kind,
+            reason=result.reason or None,
+        )
+        return result.outcome.value
+
+    def queue_consumer(self) -> QueueConsumer | None:
+        """The S3 events queue's consumer, when LORALEDGER_S3_EVENTS_QUEUE_URL is set."""
+        queue_url = self.settings.s3_events_queue_url
+        if queue_url is None:
+            return None
+        from loraledger.adapters.s3_events import QueueConsumer
+
+        return QueueConsumer(self.clients.sqs, queue_url, self.take_s3_change, bucket=self.settings.s3_bucket)
 
     def import_path(self, path: Path, style_id: int | None, *, dry_run: bool = False) -> list[ImportOutcome]:
         """Import every legacy file under `path`, several files per transaction (about

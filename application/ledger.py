@@ -17,6 +17,7 @@ from loraledger.application.imports import ImportCommands
 from loraledger.application.queries import Queries
 from loraledger.application.reconcile import ReconcileCommands
 from loraledger.application.reports import ReportCommands
+from loraledger.application.s3_events import S3EventCommands
 from loraledger.application.start import StartCommands
 from loraledger.application.store import LedgerStore
 from loraledger.application.sync import SyncCommands
@@ -33,7 +34,7 @@ def new_request_id() -> str:
 
 
 class Ledger:
-    """The use cases, sharing one store: `start`, `reports`, `sync`, `imports`, `annotations`,
+    """The use cases, sharing one store: `start`, `reports`, `sync`, `s3_events`, `imports`, `annotations`,
     `file_edits`, `reconcile` and `queries`."""
 
     def __init__(
@@ -51,6 +52,7 @@ class Ledger:
         self.start = StartCommands(*wiring)
         self.reports = ReportCommands(*wiring)
         self.sync = SyncCommands(*wiring)
+        self.s3_events = S3EventCommands(*wiring)
         self.imports = ImportCommands(*wiring)
         self.annotations = AnnotateCommands(*wiring)
         self.file_edits = FileEditCommands(*wiring)

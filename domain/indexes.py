@@ -44,6 +44,7 @@ class StyleIndex(Aggregate):
         self.style_id = style_id
         self.version_names: list[str] = []
         self.file_etags: dict[str, str] = {}
+        self.sequencers: dict[str, str] = {}  # S3 key -> the latest event notification's sequencer
 
     @classmethod
     def open(cls, style_id: int) -> StyleIndex:
@@ -72,6 +73,50 @@ class StyleIndex(Aggregate):
         changed = {k: v for k, v in file_etags.items() if self.file_etags.get(k) != v}
         if changed:
             self.trigger_event(self.FilesRecorded, file_etags=changed)
+
+    class FilesForgotten(Aggregate.Event):
+        """Files removed from S3: a file put back later (even with the same ETag) is matched again."""
+
+        TOPIC: ClassVar[str] = "loraledger:StyleIndex.FilesForgotten"
+        keys: list[str]
+
+        def apply(self, aggregate: StyleIndex) -> None:
+            for key in self.keys:
+                aggregate.file_etags.pop(key, None)
+
+    def forget_files(self, keys: list[str]) -> None:
+        known = [key for key in keys if key in self.file_etags]
+        if known:
+            self.trigger_event(self.FilesForgotten, keys=known)
+
+    class SequencerSeen(Aggregate.Event):
+        """The latest S3 event of a key taken in: an older one arriving later changes nothing."""
+
+        TOPIC: ClassVar[str] = "loraledger:StyleIndex.SequencerSeen"
+        key: str
+        sequencer: str
+
+        def apply(self, aggregate: StyleIndex) -> None:
+            aggregate.sequencers[self.key] = self.sequencer
+
+    def is_news(self, key: str, sequencer: str | None) -> bool:
+        """False for an event of `key` no later than one already taken in (a redelivery, or one
+        overtaken by a later event); an event without a sequencer is always news."""
+        seen = self.sequencers.get(key)
+        return sequencer is None or seen is None or sequencer_order(sequencer) > sequencer_order(seen)
+
+    def see_sequencer(self, key: str, sequencer: str | None) -> None:
+        if sequencer is not None and self.is_news(key, sequencer):
+            self.trigger_event(self.SequencerSeen, key=key, sequencer=sequencer)
+
+
+def sequencer_order(sequencer: str) -> int:
+    """S3's sequencer is a hexadecimal number: of two events of one key, the greater is the later.
+    One that is not hexadecimal orders first (it can never hide a real event)."""
+    try:
+        return int(sequencer, 16)
+    except ValueError:
+        return -1
 
 
 class JobIndex(Aggregate):
