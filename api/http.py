@@ -52,6 +52,7 @@ from loraledger.api.schemas import (
     error_responses,
 )
 from loraledger.api.settings import MissingSetting, Settings
+from loraledger.api.unattended import Unattended
 from loraledger.domain import blobs
 from loraledger.domain.blobs import InvalidJson
 from loraledger.domain.errors import LedgerError, OwnedFieldError, UnknownVersion, VersionConflict
@@ -449,9 +450,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await run_in_threadpool(service.catch_up)
         service.start_writer()
         app.state.service = service
+        background = Unattended(service)  # the queue consumer and the schedules, on the leader
+        background.start()
         try:
             yield
         finally:
+            await run_in_threadpool(background.stop)
             await run_in_threadpool(service.close)
             process_stopped(os.getpid())
 
