@@ -35,7 +35,7 @@ from loraledger.application.reports import ReportResult
 from loraledger.application.sync import SyncReport
 from loraledger.domain.errors import OwnedFieldError
 from loraledger.domain.legacy import LegacyPlan
-from loraledger.domain.times import parse_time
+from loraledger.domain.times import format_time, parse_time
 from loraledger.projections.replay import replay
 from loraledger.projections.writer import CatchUp, ProjectionWriter
 
@@ -198,6 +198,17 @@ class Service:
         )
         return self.ledger.queries.entry(request.style_id, request.version_name)
 
+    def cancel(self, style_id: int, version_name: str) -> dict[str, Any]:
+        """Ask RunPod to cancel the pending training, and record it failed as cancelled."""
+        from loraledger.adapters.training_cancel import cancel_training  # with the RunPod client
+
+        try:
+            version, job_id = cancel_training(self.ledger.cancel, self.clients.runpod, style_id, version_name)
+        finally:
+            self.projection.after_command()
+        log_outcome("cancel", "cancelled", style_id=style_id, version=version_name, job_id=job_id)
+        return version.document_entry()
+
     def receive_job_payload(self, payload: JobPayload) -> ReportResult:
         from loraledger.adapters.runpod_payloads import report_from_payload  # loaded by the HTTP edge
 
@@ -348,6 +359,13 @@ class Service:
     def document(self, style_id: int) -> str | None:
         """The style's `training_versions.json` text; None when the style has no version."""
         return self.projection.document(style_id)
+
+    def unmatched(self) -> list[dict[str, Any]]:
+        """Webhooks parked for jobs the service does not know (CONTRACT §9), newest first."""
+        return [
+            {**item, "received_at": format_time(item["received_at"])}
+            for item in self.ledger.queries.unmatched()
+        ]
 
     def history(self, style_id: int, version_name: str) -> dict[str, Any]:
         """The version's events and decisions, oldest first (CONTRACT §7). UnknownVersion."""

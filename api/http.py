@@ -46,6 +46,7 @@ from loraledger.api.schemas import (
     ReconcileReport,
     SyncReport,
     TrainingVersionsDocument,
+    UnmatchedDelivery,
     VersionEntry,
     VersionHistory,
     WebhookAnswer,
@@ -315,6 +316,31 @@ async def annotate_version(
     set_fields = {key: value for key, value in fields.items() if value is not None}
     cleared = [key for key, value in fields.items() if value is None]
     return await run_in_threadpool(service.annotate, style, version, set_fields, cleared)
+
+
+@router.post(
+    "/styles/{style_id}/versions/{name}/cancel",
+    dependencies=Mutating,
+    operation_id="cancelTraining",
+    response_model=VersionEntry,
+    response_model_exclude_unset=True,
+    responses=error_responses(401, 404, 409, 502, 503),
+)
+def cancel_training(style_id: StyleId, name: VersionName, service: ServiceDep) -> dict[str, Any]:
+    """Ask RunPod to cancel the pending training; the version becomes failed, `error: "cancelled"`."""
+    return service.cancel(style_of(style_id), version_of(name))
+
+
+@router.get(
+    "/webhooks/unmatched",
+    dependencies=Mutating,
+    operation_id="unmatchedWebhooks",
+    response_model=list[UnmatchedDelivery],
+    responses=error_responses(401, 503),
+)
+def unmatched_webhooks(service: ServiceDep) -> list[dict[str, Any]]:
+    """Webhooks parked for jobs no version claims yet, newest first (applied once the job is known)."""
+    return service.unmatched()
 
 
 @router.post(

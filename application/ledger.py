@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from loraledger.application.annotate import AnnotateCommands
+from loraledger.application.cancel import CancelCommands
 from loraledger.application.context import LedgerConfig
 from loraledger.application.file_edits import FileEditCommands
 from loraledger.application.imports import ImportCommands
@@ -35,7 +36,7 @@ def new_request_id() -> str:
 
 class Ledger:
     """The use cases, sharing one store: `start`, `reports`, `sync`, `s3_events`, `imports`, `annotations`,
-    `file_edits`, `reconcile` and `queries`."""
+    `file_edits`, `reconcile`, `cancel` and `queries`."""
 
     def __init__(
         self,
@@ -57,6 +58,7 @@ class Ledger:
         self.annotations = AnnotateCommands(*wiring)
         self.file_edits = FileEditCommands(*wiring)
         self.reconcile = ReconcileCommands(*wiring)
+        self.cancel = CancelCommands(*wiring)
         self.queries = Queries(store)
 
     @classmethod

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID, uuid5
 
@@ -135,6 +136,7 @@ class JobIndex(Aggregate):
         self.style_id: int | None = None
         self.version_name: str | None = None
         self.parked: list[dict[str, Any]] = []
+        self.parked_times: list[datetime] = []  # when each parked report was received
         self.applied_parked = 0
 
     @classmethod
@@ -176,6 +178,7 @@ class JobIndex(Aggregate):
 
         def apply(self, aggregate: JobIndex) -> None:
             aggregate.parked.append(blobs.load(self.report_json))
+            aggregate.parked_times.append(self.timestamp)
 
     def park(self, report: JobReport, decision: Decision) -> None:
         """A report no version claims yet: kept until its job is known (its fields, in order)."""
