@@ -184,7 +184,7 @@ def unmatched(as_json: JsonOption = False) -> None:
     with service() as svc:
         items = svc.unmatched()
     if as_json:
-        print_json(items)
+        print_json({"unmatched": items})
         return
     for item in items:
         say(

@@ -46,7 +46,7 @@ from loraledger.api.schemas import (
     ReconcileReport,
     SyncReport,
     TrainingVersionsDocument,
-    UnmatchedDelivery,
+    UnmatchedDeliveries,
     VersionEntry,
     VersionHistory,
     WebhookAnswer,
@@ -324,7 +324,7 @@ async def annotate_version(
     operation_id="cancelTraining",
     response_model=VersionEntry,
     response_model_exclude_unset=True,
-    responses=error_responses(401, 404, 409, 502, 503),
+    responses=error_responses(401, 404, 409, 422, 502, 503),
 )
 def cancel_training(style_id: StyleId, name: VersionName, service: ServiceDep) -> dict[str, Any]:
     """Ask RunPod to cancel the pending training; the version becomes failed, `error: "cancelled"`."""
@@ -335,12 +335,13 @@ def cancel_training(style_id: StyleId, name: VersionName, service: ServiceDep) -
     "/webhooks/unmatched",
     dependencies=Mutating,
     operation_id="unmatchedWebhooks",
-    response_model=list[UnmatchedDelivery],
+    response_model=UnmatchedDeliveries,
+    response_model_exclude_unset=True,
     responses=error_responses(401, 503),
 )
-def unmatched_webhooks(service: ServiceDep) -> list[dict[str, Any]]:
+def unmatched_webhooks(service: ServiceDep) -> dict[str, Any]:
     """Webhooks parked for jobs no version claims yet, newest first (applied once the job is known)."""
-    return service.unmatched()
+    return {"unmatched": service.unmatched()}
 
 
 @router.post(

@@ -252,6 +252,10 @@ class UnmatchedDelivery(Answer):
     deliveries: int = Field(description="how many were parked and not yet applied")
 
 
+class UnmatchedDeliveries(Answer):
+    unmatched: list[UnmatchedDelivery] = Field(description="one item per job, most recent first")
+
+
 class HealthAnswer(Answer):
     status: Literal["ok", "unavailable"]
     detail: str = absent("why, when unavailable")

@@ -71,7 +71,7 @@ def test_parked_webhooks_are_listed_until_their_job_appears_then_applied(
 
     listed = server.client.get("/webhooks/unmatched")
     assert listed.status_code == 200, listed.text
-    [item] = listed.json()
+    [item] = listed.json()["unmatched"]
     assert (item["job_id"], item["status"], item["model_name"], item["deliveries"]) == (
         job_id,
         "COMPLETED",
@@ -88,5 +88,5 @@ def test_parked_webhooks_are_listed_until_their_job_appears_then_applied(
 
     assert server.entry(34, "V1")["status"] == "completed"
     assert PARKED_RULE in rules_of(server.history(34, "V1"))
-    assert server.client.get("/webhooks/unmatched").json() == []
+    assert server.client.get("/webhooks/unmatched").json() == {"unmatched": []}
     assert "no unmatched webhooks" in server.cli("unmatched").stdout
