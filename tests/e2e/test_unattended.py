@@ -44,8 +44,10 @@ def test_an_upload_is_in_the_file_within_2_s_through_the_queue_with_no_sync(
     wait_for(lambda: LEADING in server.stderr_text(), 10, "the only server leads")
 
     s3_events_queue.bucket.put(S3_PREFIX + "style_21_vV4.safetensors", b"weights")
+    put_at = time.monotonic()
 
     wait_for(lambda: names_in(server, 21) == ["V4"], 2.0, "the upload in the file")
+    print(f"upload to file through the queue: {time.monotonic() - put_at:.2f} s")
     entry = server.entry(21, "V4")
     assert entry["status"] == "completed" and entry["loraUrl"].endswith("/style_21_vV4.safetensors")
     assert server.history(21, "V4")[0]["decision"]["source"] == "s3-event"

@@ -226,8 +226,10 @@ def test_a_queue_that_is_briefly_unreachable_loses_nothing(
     stop = threading.Event()
     thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
     thread.start()
+    began = time.monotonic()
     try:
         wait_for(lambda: "V3" in entries(service), seconds=30)
+        print(f"recorded {time.monotonic() - began:.1f} s after the queue began failing")
     finally:
         stop.set()
         thread.join(timeout=10)
