@@ -18,12 +18,10 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
-from loraledger.adapters.store import postgres_connection
+from loraledger.adapters.store import postgres_connection, store_env
 
 log = logging.getLogger("loraledger.leader")
 
-# One advisory lock key for the whole store (a bigint; derived from a fixed text, never changed).
-LEADER_LOCK_KEY = int.from_bytes(hashlib.sha256(b"loraledger/leader").digest()[:8], "big", signed=True)
 # TCP keepalives on the lock's connection: a leader whose machine vanished is noticed in ~15 s.
 KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3}
 
@@ -38,9 +36,18 @@ class LeaderLock(Protocol):
     def release(self) -> None: ...
 
 
+def leader_lock_key(database_url: str) -> int:
+    """The store's advisory lock key (a bigint): advisory locks are per database, and stores in two
+    schemas of one database are two stores, each with its own leader."""
+    schema = store_env(database_url, create=False).get("POSTGRES_SCHEMA") or "public"
+    digest = hashlib.sha256(f"loraledger/leader/{schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
 class PostgresLeaderLock:
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
+        self.key = leader_lock_key(database_url)
         self._connection: Any = None
         self._holding = False
 
@@ -51,7 +58,7 @@ class PostgresLeaderLock:
             if self._connection is None:
                 self._connection = postgres_connection(self.database_url, **KEEPALIVES)
                 self._connection.execute("SELECT set_config('application_name', 'loraledger-leader', false)")
-            row = self._connection.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK_KEY,)).fetchone()
+            row = self._connection.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
         except Exception as error:  # the database is away: not leading, try again later
             log.warning("leadership cannot be asked for: %s", type(error).__name__)
             self._drop()
