@@ -25,11 +25,13 @@ from loraledger.adapters.metrics import timed_run
 from loraledger.adapters.s3_sync import sync_bucket
 from loraledger.adapters.store import store_answers, write_refusal
 from loraledger.api.outcomes import log_decision, log_import_outcomes, log_outcome, log_sync_outcomes
+from loraledger.api.page_reads import StyleView, TimelineItem, style_view, timeline
 from loraledger.api.render import history_json
 from loraledger.api.settings import Settings
 from loraledger.api.state import OperatingState, seconds_since
 from loraledger.application.imports import ImportReport
 from loraledger.application.ledger import Ledger
+from loraledger.application.queries import Located
 from loraledger.application.reconcile import ReconcileReport
 from loraledger.application.reports import ReportResult
 from loraledger.application.sync import SyncReport
@@ -37,6 +39,7 @@ from loraledger.domain.errors import OwnedFieldError
 from loraledger.domain.legacy import LegacyPlan
 from loraledger.domain.times import format_time, parse_time
 from loraledger.projections.replay import replay
+from loraledger.projections.runner import SubjectSummary
 from loraledger.projections.writer import CatchUp, ProjectionWriter
 
 if TYPE_CHECKING:
@@ -370,6 +373,34 @@ class Service:
     def history(self, style_id: int, version_name: str) -> dict[str, Any]:
         """The version's events and decisions, oldest first (CONTRACT §7). UnknownVersion."""
         return history_json(style_id, version_name, self.ledger.queries.history(style_id, version_name))
+
+    # ------------------------------------------------------------------ pages (they only read)
+
+    def subjects(self) -> list[SubjectSummary]:
+        """Every style with a version: its versions by status and its last event."""
+        return self.projection.subject_summaries()
+
+    def subject(self, style_id: int) -> SubjectSummary | None:
+        return self.projection.subject_summary(style_id)
+
+    def style_view(self, style_id: int, at: datetime | None = None) -> StyleView | None:
+        """The style's entries now, or at `at` with what changed since; None: no version."""
+        return style_view(self.ledger.queries, self.projection.document(style_id), style_id, at)
+
+    def timeline(self, style_id: int, version_name: str) -> list[TimelineItem]:
+        """The version's events, each with the entry after it. UnknownVersion."""
+        return timeline(self.ledger.queries, style_id, version_name)
+
+    def locate(self, text: str) -> Located | None:
+        """The version a job id, model name, S3 key or LoRA URL names, if any."""
+        return self.ledger.queries.locate(text)
+
+    def live_stamp(self, style_id: int | None = None) -> str:
+        """Changes with every new event (on that style, when given): open pages poll it."""
+        if style_id is None:
+            return str(self.projection.position())
+        summary = self.projection.subject_summary(style_id)
+        return "0" if summary is None else str(summary.events)
 
     # ------------------------------------------------------------------ health
 

@@ -38,6 +38,7 @@ from loraledger.api.bootstrap import open_service
 from loraledger.api.facade import Service
 from loraledger.api.limits import BodyLimits
 from loraledger.api.operating import RequestContext, operating_router
+from loraledger.api.pages import install_pages
 from loraledger.api.render import reconcile_report_json, sync_report_json, webhook_json
 from loraledger.api.schemas import (
     WEBHOOK_RESPONSES,
@@ -503,6 +504,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(health_router)
     app.include_router(operating_router)
+    install_pages(app)
     install_error_handlers(app)
     app.add_middleware(
         BodyLimits,
