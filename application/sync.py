@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from loraledger.application.context import UseCase
-from loraledger.domain.decisions import Decision, SyncOutcome
+from loraledger.domain.decisions import Decision, Source, SyncOutcome
+from loraledger.domain.indexes import StyleIndex
 from loraledger.domain.matching import StyleCandidates, match_lora_file
 from loraledger.domain.naming import ModelName, NameRejected, parse_lora_key
 from loraledger.domain.observations import LoraObject
@@ -113,7 +114,7 @@ class SyncCommands(UseCase):
         """Match a batch of styles and save them in one transaction (again on fresh state after a
         concurrent writer's conflict); the report takes them once they are saved."""
 
-        def attempt() -> list[_StyleSync]:
+        def attempt() -> list[StyleSync]:
             synced = [self._sync_style(subject, files, url_base) for subject, files in batch]
             self.store.save_all(*(aggregate for style in synced for aggregate in style.aggregates))
             return synced
@@ -125,10 +126,20 @@ class SyncCommands(UseCase):
 
     def _sync_style(
         self, subject: Subject, files: Sequence[tuple[LoraObject, ModelName]], url_base: str
-    ) -> _StyleSync:
-        index = self.store.style_index(subject.id, subject.kind)
+    ) -> StyleSync:
+        return self.match_files(self.store.style_index(subject.id, subject.kind), files, url_base, "s3-sync")
+
+    def match_files(
+        self,
+        index: StyleIndex,
+        files: Sequence[tuple[LoraObject, ModelName]],
+        url_base: str,
+        source: Source,
+    ) -> StyleSync:
+        """One subject's files through the two passes (not saved: the caller saves what it returns)."""
+        subject = index.subject
         fresh = [(lora, model) for lora, model in files if index.file_etags.get(lora.key) != lora.etag]
-        synced = _StyleSync(subject, unchanged=len(files) - len(fresh))
+        synced = StyleSync(subject, unchanged=len(files) - len(fresh))
         if not fresh:
             return synced
         versions = {v.version_name: v for v in self.store.indexed_versions(index)}
@@ -136,7 +147,7 @@ class SyncCommands(UseCase):
         now = self.clock()
         counts = synced.counts
         for lora, model in fresh:
-            decided = match_lora_file(lora, model, candidates, lora_url(url_base, lora.key), None)
+            decided = match_lora_file(lora, model, candidates, lora_url(url_base, lora.key), None, source)
             synced.decisions.append(decided.decision)
             if decided.outcome == SyncOutcome.SKIP:
                 synced.skipped.append({"key": lora.key, "reason": f"{model.version_name}: {decided.reason}"})
@@ -165,7 +176,7 @@ class SyncCommands(UseCase):
 
 
 @dataclass(slots=True)
-class _StyleSync:
+class StyleSync:
     """One subject's part of a batch: what it saves, and what it adds to the report once saved."""
 
     subject: Subject
