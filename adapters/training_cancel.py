@@ -10,23 +10,28 @@ from __future__ import annotations
 from loraledger.adapters.runpod import RunPodClient, RunPodError
 from loraledger.application.cancel import CancelCommands
 from loraledger.domain.errors import TransitionRefused
+from loraledger.domain.subjects import STYLE, SubjectKind
 from loraledger.domain.training_version import TrainingVersion
 
 ENDED = ("COMPLETED", "FAILED", "TIMED_OUT")
 
 
 def cancel_training(
-    commands: CancelCommands, runpod: RunPodClient, style_id: int, version_name: str
+    commands: CancelCommands,
+    runpod: RunPodClient,
+    style_id: int,
+    version_name: str,
+    kind: SubjectKind = STYLE,
 ) -> tuple[TrainingVersion, str]:
-    """Returns the version as recorded, and the job cancelled."""
-    job_id = commands.job_to_cancel(style_id, version_name)
+    """Returns the version (of the style, or of the actor by `kind`) as recorded, and the job cancelled."""
+    job_id = commands.job_to_cancel(style_id, version_name, kind)
     answer = runpod.cancel(job_id)
     if answer is None:
         raise RunPodError(f"RunPod does not know job {job_id} (any more); reconcile records its end")
     status = answer.get("status")
     if status in ENDED:
         raise TransitionRefused(
-            f"style {style_id} {version_name}: RunPod says job {job_id} already ended ({status});"
+            f"{kind} {style_id} {version_name}: RunPod says job {job_id} already ended ({status});"
             " its webhook or reconcile records it"
         )
-    return commands.record(style_id, version_name, job_id), job_id
+    return commands.record(style_id, version_name, job_id, kind), job_id

@@ -116,3 +116,16 @@ async def annotate_actor_version(
     set_fields = {key: value for key, value in fields.items() if value is not None}
     cleared = [key for key, value in fields.items() if value is None]
     return await run_in_threadpool(service.annotate, actor, version, set_fields, cleared, ACTOR)
+
+
+@actor_router.post(
+    "/actors/{actor_id}/versions/{name}/cancel",
+    dependencies=Mutating,
+    operation_id="cancelActorTraining",
+    response_model=VersionEntry,
+    response_model_exclude_unset=True,
+    responses=error_responses(401, 404, 409, 422, 502, 503),
+)
+def cancel_actor_training(actor_id: ActorId, name: VersionName, service: ServiceDep) -> dict[str, Any]:
+    """Ask RunPod to cancel the actor's pending training; the version becomes failed, `error: "cancelled"`."""
+    return service.cancel(actor_of(actor_id), version_of(name), ACTOR)

@@ -180,17 +180,17 @@ def annotate(
 
 @app.command()
 def cancel(
-    style: Annotated[int, typer.Argument(parser=parse_style, help="style id")],
+    subject: SubjectArgument,
     version: Annotated[str, typer.Argument(parser=parse_version, help="version name, e.g. V8")],
     as_json: JsonOption = False,
 ) -> None:
     """Cancel a pending training on RunPod (as POST /styles/{id}/versions/{name}/cancel)."""
     with service() as svc:
-        entry = svc.cancel(style, version)
+        entry = svc.cancel(subject.id, version, subject.kind)
     if as_json:
         print_json(entry)
     else:
-        say(f"style {style} {version}: cancelled (job {entry.get('id')})")
+        say(f"{subject} {version}: cancelled (job {entry.get('id')})")
 
 
 @app.command()

@@ -239,15 +239,17 @@ class Service:
         )
         return self.ledger.queries.entry(request.style_id, request.version_name, kind)
 
-    def cancel(self, style_id: int, version_name: str) -> dict[str, Any]:
+    def cancel(self, style_id: int, version_name: str, kind: SubjectKind = STYLE) -> dict[str, Any]:
         """Ask RunPod to cancel the pending training, and record it failed as cancelled."""
         from loraledger.adapters.training_cancel import cancel_training  # with the RunPod client
 
         try:
-            version, job_id = cancel_training(self.ledger.cancel, self.clients.runpod, style_id, version_name)
+            version, job_id = cancel_training(
+                self.ledger.cancel, self.clients.runpod, style_id, version_name, kind
+            )
         finally:
-            self.projection.after_command()
-        log_outcome("cancel", "cancelled", style_id=style_id, version=version_name, job_id=job_id)
+            self._projection(kind).after_command()
+        log_outcome("cancel", "cancelled", style_id=style_id, version=version_name, job_id=job_id, kind=kind)
         return version.document_entry()
 
     def receive_job_payload(self, payload: JobPayload) -> ReportResult:

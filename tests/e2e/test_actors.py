@@ -141,3 +141,17 @@ def test_a_real_actor_webhook_for_a_job_not_started_here_is_parked_then_applied_
     assert repeat.json()["actor_id"] == 6 and repeat.json()["style_id"] is None
     (entry,) = actor_document(server, 6)["versions"]
     assert (entry["status"], entry["id"]) == ("failed", body["id"])
+
+
+def test_an_actors_pending_training_is_cancelled_through_its_own_route(make_server: ServerFactory) -> None:
+    server = actor_server(make_server)
+    job_id = started(server, "/actors/6/trainings", "V2", "custom-actors")
+    started(server, "/styles/6/trainings", "V2", "custom-styles")
+
+    answer = server.client.post("/actors/6/versions/V2/cancel")
+
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["status"], answer.json()["error"]) == ("failed", "cancelled")
+    assert any(r.path.endswith(f"/cancel/{job_id}") for r in server.stub.request_log)
+    assert server.entry(6, "V2")["status"] == "pending"  # style 6 V2 is another version
+    assert server.client.post("/actors/6/versions/V2/cancel").status_code == 409

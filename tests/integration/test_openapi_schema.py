@@ -63,6 +63,13 @@ ROUTES: dict[str, tuple[str, str, set[int], set[int], str | None]] = {
         {404, 422, 503},
         None,
     ),
+    "cancelActorTraining": (
+        "post",
+        "/actors/{actor_id}/versions/{name}/cancel",
+        {200},
+        {401, 404, 409, 422, 502, 503},
+        "apiToken",
+    ),
     "annotateActorVersion": (
         "patch",
         "/actors/{actor_id}/versions/{name}",
