@@ -342,7 +342,7 @@ class Service:
         """One S3 event's change, recorded (or skipped, saying why); returns its outcome."""
         result = self.ledger.s3_events.take(change)
         if result.versions:
-            self.projection.after_command()
+            self._projection(result.kind).after_command()
         rule = result.decisions[0].rule if result.decisions else None
         log_outcome(
             "s3-event",
@@ -353,6 +353,7 @@ class Service:
             key=change.lora.key,
             change=change.kind,
             reason=result.reason or None,
+            kind=result.kind,
         )
         return result.outcome.value
 

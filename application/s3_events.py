@@ -16,6 +16,7 @@ from loraledger.domain.decisions import Decision, Rule, SyncOutcome
 from loraledger.domain.indexes import StyleIndex
 from loraledger.domain.naming import ModelName, NameRejected, parse_lora_key
 from loraledger.domain.observations import S3Change
+from loraledger.domain.subjects import ACTOR, STYLE, SubjectKind
 from loraledger.domain.training_version import TrainingVersion
 from loraledger.domain.urls import lora_url
 
@@ -38,22 +39,24 @@ class ChangeResult:
     version_name: str | None = None
     decisions: list[Decision] = field(default_factory=list)
     versions: list[TrainingVersion] = field(default_factory=list)  # as saved, for the files
+    kind: SubjectKind = STYLE  # whose id `style_id` is: an actor's for a key under the actors' prefix
 
 
 class S3EventCommands(UseCase):
     def take(self, change: S3Change) -> ChangeResult:
         """Record what one S3 change means; nothing when it was already taken in."""
         key = change.lora.key
-        prefix = self.config.s3_prefix
-        if not key.startswith(prefix):
-            return ChangeResult(ChangeOutcome.SKIPPED, key, f"outside the prefix {prefix!r}")
+        prefix, actor_prefix = self.config.s3_prefix, self.config.s3_actor_prefix
+        kind = ACTOR if actor_prefix is not None and key.startswith(actor_prefix) else STYLE
+        if kind == STYLE and not key.startswith(prefix):
+            return ChangeResult(ChangeOutcome.SKIPPED, key, f"outside the prefixes ({prefix!r})")
         try:
-            model = parse_lora_key(key)
+            model = parse_lora_key(key, kind)
         except NameRejected as rejected:
-            return ChangeResult(ChangeOutcome.SKIPPED, key, rejected.reason)
+            return ChangeResult(ChangeOutcome.SKIPPED, key, rejected.reason, kind=kind)
 
         def command() -> ChangeResult:
-            index = self.store.style_index(model.style_id)
+            index = self.store.style_index(model.style_id, kind)
             if not index.is_news(key, change.sequencer):
                 return ChangeResult(ChangeOutcome.STALE, key, "an event of this key as late was taken in")
             index.see_sequencer(key, change.sequencer)
@@ -77,6 +80,7 @@ class S3EventCommands(UseCase):
             version_name=model.version_name,
             decisions=synced.decisions,
             versions=synced.versions if synced.events else [],
+            kind=model.kind,
         )
         if synced.skipped:
             result.outcome, result.reason = ChangeOutcome.SKIPPED, synced.skipped[0]["reason"]
@@ -87,8 +91,10 @@ class S3EventCommands(UseCase):
     def _removed(self, index: StyleIndex, change: S3Change, model: ModelName) -> ChangeResult:
         key = change.lora.key
         index.forget_files([key])
-        owner = next((v for v in self.store.style_versions(model.style_id) if key in v.files), None)
-        result = ChangeResult(ChangeOutcome.UNCHANGED, key, style_id=model.style_id)
+        owner = next(
+            (v for v in self.store.style_versions(model.style_id, model.kind) if key in v.files), None
+        )
+        result = ChangeResult(ChangeOutcome.UNCHANGED, key, style_id=model.style_id, kind=model.kind)
         if owner is None:
             result.reason = "no version has this file"
         else:
@@ -108,6 +114,7 @@ class S3EventCommands(UseCase):
                 version_name=owner.version_name,
                 decisions=[decision],
                 versions=[owner],
+                kind=model.kind,
             )
         self.store.save_all(index, owner)
         return result

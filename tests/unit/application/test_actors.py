@@ -11,7 +11,7 @@ import pytest
 
 from loraledger.application.ledger import Ledger, LedgerConfig
 from loraledger.domain.legacy import plan_document
-from loraledger.domain.observations import JobReport, LoraObject
+from loraledger.domain.observations import JobReport, LoraObject, S3Change
 from loraledger.domain.subjects import ACTOR
 from loraledger.projections.runner import read_batches
 from loraledger.projections.training_versions import StyleDocuments
@@ -138,3 +138,17 @@ def test_reconcile_fails_an_actors_forgotten_job_and_names_the_actor(ledger: Led
     assert [(r["actor_id"], r["version"], r["result"]) for r in report.results] == [("6", "V2", "failed")]
     assert ledger.queries.entry(6, "V2", ACTOR)["status"] == "failed"
     assert ledger.queries.entry(6, "V2")["status"] == "pending"  # the style's own attempt is untouched
+
+
+def test_an_s3_event_under_the_actors_prefix_records_the_actors_file_not_the_styles(
+    ledger: Ledger,
+) -> None:
+    created = ledger.s3_events.take(S3Change("created", actor_file("actor_6_V4"), "00A1"))
+    misplaced = ledger.s3_events.take(S3Change("created", actor_file("style_6_vV4"), "00A2"))
+    removed = ledger.s3_events.take(S3Change("removed", actor_file("actor_6_V4"), "00B1"))
+
+    assert (created.outcome.value, created.kind, created.style_id) == ("recorded", ACTOR, 6)
+    assert misplaced.outcome.value == "skipped" and "not a style" not in misplaced.reason
+    assert (removed.outcome.value, removed.kind) == ("recorded", ACTOR)
+    assert ledger.queries.find_version(6, "V4") is None
+    assert "loraUrl" not in ledger.queries.entry(6, "V4", ACTOR)
