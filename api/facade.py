@@ -348,6 +348,10 @@ class Service:
         """The version a job id, model name, S3 key or LoRA URL names, if any."""
         return self.ledger.queries.locate(text)
 
+    def parked_reports(self, text: str) -> int:
+        """Reports of the job `text` names parked for want of its version (a search that missed)."""
+        return self.ledger.queries.parked_reports(text)
+
     def live_stamp(self, style_id: int | None = None) -> str:
         """Changes with every new event (on that style, when given): open pages poll it."""
         if style_id is None:

@@ -110,6 +110,14 @@ class Queries:
                 return Located(model.style_id, model.version_name, found_as)
         return None
 
+    def parked_reports(self, text: str) -> int:
+        """How many reports of the job `text` names wait, parked, for a version with that job id."""
+        searched = text.strip()
+        if not searched or len(searched) > MAX_SEARCH_LENGTH:
+            return 0
+        job = self.store.find_job(searched)
+        return 0 if job is None or job.is_assigned else len(job.waiting_reports)
+
 
 def _name_candidates(text: str) -> list[tuple[str, str]]:
     """(how it was read, the text to parse as a model name or LoRA key) for each reading of `text`."""

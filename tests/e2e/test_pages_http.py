@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.e2e.conftest import LedgerServer, ServerFactory
+from tests.e2e.conftest import FIXTURES, LedgerServer, ServerFactory
 
 HOSTILE = '<script>alert("x")</script>'
 TOKEN = "pages-http-token-41c9"
@@ -173,3 +173,13 @@ def test_the_pages_read_a_postgresql_store_too(make_server: ServerFactory) -> No
     assert (
         "What changed since" in server.client.get("/ui/styles/4", params={"at": "2000-01-01T00:00:00Z"}).text
     )
+
+
+def test_a_search_for_a_job_whose_webhook_is_parked_says_so(server: LedgerServer) -> None:
+    body = json.loads(next((FIXTURES / "runpod").glob("other_job_completed_*.json")).read_text())
+    assert server.post_webhook(body).status_code == 202
+
+    response = server.client.get("/ui/search", params={"q": body["id"]})
+
+    assert response.status_code == 404
+    assert "waits, parked" in response.text and "(1 report)" in response.text
