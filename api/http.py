@@ -47,12 +47,14 @@ from loraledger.api.schemas import (
     ReconcileReport,
     SyncReport,
     TrainingVersionsDocument,
+    UnmatchedDeliveries,
     VersionEntry,
     VersionHistory,
     WebhookAnswer,
     error_responses,
 )
 from loraledger.api.settings import MissingSetting, Settings
+from loraledger.api.unattended import Unattended
 from loraledger.domain import blobs
 from loraledger.domain.blobs import InvalidJson
 from loraledger.domain.errors import LedgerError, OwnedFieldError, UnknownVersion, VersionConflict
@@ -318,6 +320,32 @@ async def annotate_version(
 
 
 @router.post(
+    "/styles/{style_id}/versions/{name}/cancel",
+    dependencies=Mutating,
+    operation_id="cancelTraining",
+    response_model=VersionEntry,
+    response_model_exclude_unset=True,
+    responses=error_responses(401, 404, 409, 422, 502, 503),
+)
+def cancel_training(style_id: StyleId, name: VersionName, service: ServiceDep) -> dict[str, Any]:
+    """Ask RunPod to cancel the pending training; the version becomes failed, `error: "cancelled"`."""
+    return service.cancel(style_of(style_id), version_of(name))
+
+
+@router.get(
+    "/webhooks/unmatched",
+    dependencies=Mutating,
+    operation_id="unmatchedWebhooks",
+    response_model=UnmatchedDeliveries,
+    response_model_exclude_unset=True,
+    responses=error_responses(401, 503),
+)
+def unmatched_webhooks(service: ServiceDep) -> dict[str, Any]:
+    """Webhooks parked for jobs no version claims yet, newest first (applied once the job is known)."""
+    return {"unmatched": service.unmatched()}
+
+
+@router.post(
     "/projections/rebuild",
     dependencies=Mutating,
     operation_id="rebuildProjections",
@@ -450,9 +478,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await run_in_threadpool(service.catch_up)
         service.start_writer()
         app.state.service = service
+        background = Unattended(service)  # the queue consumer and the schedules, on the leader
+        background.start()
         try:
             yield
         finally:
+            await run_in_threadpool(background.stop)
             await run_in_threadpool(service.close)
             process_stopped(os.getpid())
 

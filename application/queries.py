@@ -15,10 +15,13 @@ from eventsourcing.domain import CanMutateAggregate
 
 from loraledger.application.store import LedgerStore
 from loraledger.domain.entry_changes import FieldChange, entry_changes
+from loraledger.domain.indexes import JobIndex
 from loraledger.domain.naming import NameRejected, parse_lora_key, parse_model_name, version_number
 from loraledger.domain.training_version import TrainingVersion
 
 MAX_SEARCH_LENGTH = 2_000  # longer than any job id, key or URL: refused before any lookup
+PARKED_TOPIC = "loraledger:JobIndex.WebhookParked"
+PARKED_READ_BATCH = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,33 @@ class Queries:
     def entry(self, style_id: int, version_name: str) -> dict[str, Any]:
         """The version's entry as the file shows it. UnknownVersion if it has none."""
         return self.store.require_version(style_id, version_name).document_entry()
+
+    def unmatched(self) -> list[dict[str, Any]]:
+        """Webhooks parked for jobs no version claims yet (CONTRACT §9), one item per job, most
+        recently received first: `job_id`, `status`, `model_name`, `received_at`, `deliveries`."""
+        jobs: dict[UUID, None] = {}
+        position = 0
+        while batch := self.store.recorder.select_notifications(
+            position + 1, PARKED_READ_BATCH, topics=[PARKED_TOPIC]
+        ):
+            jobs.update(dict.fromkeys(UUID(str(notification.originator_id)) for notification in batch))
+            position = batch[-1].id
+        listed = []
+        for job_id in jobs:
+            job = self.store.find(job_id)
+            if not isinstance(job, JobIndex) or not (waiting := job.waiting_reports):
+                continue
+            last = waiting[-1]
+            listed.append(
+                {
+                    "job_id": last.job_id,
+                    "status": last.status,
+                    "model_name": last.model_name,
+                    "received_at": job.parked_times[-1],
+                    "deliveries": len(waiting),
+                }
+            )
+        return sorted(listed, key=lambda item: item["received_at"], reverse=True)
 
     def timeline(self, style_id: int, version_name: str) -> list[TimelineStep]:
         """Every event of the version, oldest first, each with the entry after it (None while the

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from loraledger.application.context import UseCase
-from loraledger.domain.decisions import Decision, SyncOutcome
+from loraledger.domain.decisions import Decision, Source, SyncOutcome
+from loraledger.domain.indexes import StyleIndex
 from loraledger.domain.matching import StyleCandidates, match_lora_file
 from loraledger.domain.naming import ModelName, NameRejected, parse_lora_key
 from loraledger.domain.observations import LoraObject
@@ -95,7 +96,7 @@ class SyncCommands(UseCase):
         """Match a batch of styles and save them in one transaction (again on fresh state after a
         concurrent writer's conflict); the report takes them once they are saved."""
 
-        def attempt() -> list[_StyleSync]:
+        def attempt() -> list[StyleSync]:
             synced = [self._sync_style(style_id, files, url_base) for style_id, files in batch]
             self.store.save_all(*(aggregate for style in synced for aggregate in style.aggregates))
             return synced
@@ -107,10 +108,20 @@ class SyncCommands(UseCase):
 
     def _sync_style(
         self, style_id: int, files: Sequence[tuple[LoraObject, ModelName]], url_base: str
-    ) -> _StyleSync:
-        index = self.store.style_index(style_id)
+    ) -> StyleSync:
+        return self.match_files(self.store.style_index(style_id), files, url_base, "s3-sync")
+
+    def match_files(
+        self,
+        index: StyleIndex,
+        files: Sequence[tuple[LoraObject, ModelName]],
+        url_base: str,
+        source: Source,
+    ) -> StyleSync:
+        """One style's files through the two passes (not saved: the caller saves what it returns)."""
+        style_id = index.style_id
         fresh = [(lora, model) for lora, model in files if index.file_etags.get(lora.key) != lora.etag]
-        synced = _StyleSync(style_id, unchanged=len(files) - len(fresh))
+        synced = StyleSync(style_id, unchanged=len(files) - len(fresh))
         if not fresh:
             return synced
         versions = {v.version_name: v for v in self.store.indexed_versions(index)}
@@ -118,7 +129,7 @@ class SyncCommands(UseCase):
         now = self.clock()
         counts = synced.counts
         for lora, model in fresh:
-            decided = match_lora_file(lora, model, candidates, lora_url(url_base, lora.key), None)
+            decided = match_lora_file(lora, model, candidates, lora_url(url_base, lora.key), None, source)
             synced.decisions.append(decided.decision)
             if decided.outcome == SyncOutcome.SKIP:
                 synced.skipped.append({"key": lora.key, "reason": f"{model.version_name}: {decided.reason}"})
@@ -145,7 +156,7 @@ class SyncCommands(UseCase):
 
 
 @dataclass(slots=True)
-class _StyleSync:
+class StyleSync:
     """One style's part of a batch: what it saves, and what it adds to the report once saved."""
 
     style_id: int
