@@ -34,6 +34,7 @@ from loraledger.api.cli_support import (
     service,
     settings_for_command,
 )
+from loraledger.api.wording import plural
 from loraledger.domain.parse_duration import parse_duration
 
 # `--help` and `--version` import no more than typer and the few modules above: the store, the
@@ -186,6 +187,20 @@ def sync(style: StyleOption = None, as_json: JsonOption = False) -> None:
     )
     for skipped in report.skipped:
         say(f"  skipped {skipped['key']}: {skipped['reason']}")
+
+
+@app.command()
+def skipped(style: StyleOption = None, as_json: JsonOption = False) -> None:
+    """List every S3 file a sync passed over (once per key and ETag), with why."""
+    with service() as svc:
+        skips = svc.skipped_files(style)
+    if as_json:
+        print_json({"skipped": skips})
+        return
+    say(plural(len(skips), "skipped file"))
+    for skip in skips:
+        said = f"style {skip['style_id']} {skip['version']}" if skip["style_id"] is not None else "no style"
+        say(f"  {skip['skipped_at']}  {skip['key']} (ETag {skip['etag']}, {said}): {skip['reason']}")
 
 
 @app.command()

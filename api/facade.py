@@ -320,6 +320,10 @@ class Service:
         """The style's `training_versions.json` text; None when the style has no version."""
         return self.projection.document(style_id)
 
+    def skipped_files(self, style_id: int | None = None) -> list[dict[str, Any]]:
+        """Every S3 file a sync passed over, once per (key, ETag), oldest first (CONTRACT §12)."""
+        return [skip.as_dict() for skip in self.ledger.queries.skipped_files(style_id)]
+
     def history(self, style_id: int, version_name: str) -> dict[str, Any]:
         """The version's events and decisions, oldest first (CONTRACT §7). UnknownVersion."""
         return history_json(style_id, version_name, self.ledger.queries.history(style_id, version_name))

@@ -8,6 +8,7 @@ from uuid import UUID
 from eventsourcing.domain import CanMutateAggregate
 
 from loraledger.application.store import LedgerStore
+from loraledger.domain.skips import SkippedFile
 from loraledger.domain.training_version import TrainingVersion
 
 
@@ -32,3 +33,7 @@ class Queries:
     def entry(self, style_id: int, version_name: str) -> dict[str, Any]:
         """The version's entry as the file shows it. UnknownVersion if it has none."""
         return self.store.require_version(style_id, version_name).document_entry()
+
+    def skipped_files(self, style_id: int | None = None) -> list[SkippedFile]:
+        """Every S3 file a sync passed over (once per key and ETag), oldest first."""
+        return self.store.skipped_files().listed(style_id)

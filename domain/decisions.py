@@ -102,6 +102,7 @@ class Rule:
     CREATED = "no-match:created"
     OTHER_FILE_OF_VERSION = "no-match:version-supplied-by-another-file"
     EMPTY_FILE = "skipped:empty-file"
+    NOT_A_LORA_NAME = "skipped:key-is-not-a-lora-name"
     # Webhook and reconcile
     JOB_ID_EXACT = "job-id:exact"
     JOB_ID_SUFFIX = "job-id:suffix-removed"

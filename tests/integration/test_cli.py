@@ -439,6 +439,28 @@ def test_import_of_a_missing_path_is_a_one_line_error(cli: Cli) -> None:
     assert line.startswith("error: ") and str(missing) in line
 
 
+def test_skipped_lists_each_passed_over_file_once_however_many_syncs_saw_it(
+    s3_cli: Cli, s3_bucket: S3Bucket
+) -> None:
+    s3_bucket.put(PREFIX + "style_1_vV8.safetensors", b"lora weights")
+    s3_bucket.put(PREFIX + "Style_2_VV9.safetensors", b"odd name")
+    s3_cli.ok("sync")
+    s3_cli.ok("sync")
+
+    listed = json.loads(s3_cli.ok("skipped", "--json").stdout)["skipped"]
+    (skip,) = listed
+    assert skip["key"] == PREFIX + "Style_2_VV9.safetensors"
+    assert (skip["rule"], skip["style_id"], skip["source"]) == (
+        "skipped:key-is-not-a-lora-name",
+        None,
+        "s3-sync",
+    )
+    text = s3_cli.ok("skipped").stdout
+    assert text.splitlines()[0] == "1 skipped file"
+    assert "Style_2_VV9.safetensors" in text and skip["reason"] in text
+    assert json.loads(s3_cli.ok("skipped", "--style", "1", "--json").stdout) == {"skipped": []}
+
+
 def test_sync_without_a_bucket_names_the_setting_in_one_line(cli: Cli) -> None:
     result = cli.run("sync", LORALEDGER_S3_BUCKET=None)
 

@@ -235,13 +235,15 @@ def test_zero_byte_objects_are_skipped_with_a_reason_and_complete_or_create_noth
 
     report = service.sync()
 
-    assert (report.scanned, report.matched_pending, report.created, report.events) == (2, 0, 0, 0)
+    assert (report.scanned, report.matched_pending, report.created) == (2, 0, 0)
     assert {s["key"]: s["reason"] for s in report.skipped} == {
         empty_unknown: "V5: the file is empty (0 bytes): not a LoRA",
         empty_pending: "V5: the file is empty (0 bytes): not a LoRA",
     }
     assert [d.input["size"] for d in report.decisions] == [0, 0]
-    assert head(service) == before
+    assert head(service) == before + report.events  # the skips alone are recorded
+    assert {s["key"] for s in service.skipped_files()} == {empty_pending, empty_unknown}
+    assert service.sync().events == 0  # reported again, recorded once
     (entry,) = versions(service, 1)
     assert entry["status"] == "pending" and "loraUrl" not in entry
     assert service.ledger.queries.version_names(4) == []
