@@ -72,10 +72,6 @@ class Clients:
 
         return RunPodStatusSource(self.runpod)
 
-    def folder_sink(self, out_dir: Path) -> FileSink:
-        """Files in a folder of their own, in the live layout (for `replay`)."""
-        return FileSink(ProjectionFileWriter(out_dir, self.settings.output_layout))
-
     def close(self) -> None:
         if "runpod" in self.__dict__:
             self.runpod.close()
@@ -98,6 +94,7 @@ def open_service(
             state_dir=settings.effective_state_dir or Path(tempfile.mkdtemp(prefix="loraledger-state-")),
             log_head=partial(log_head, ledger.store),
             intake=FileEditIntake(ledger.file_edits),
+            fallback=settings.output_fallback,
         )
     except BaseException:
         ledger.close()

@@ -187,6 +187,8 @@ def sync(style: StyleOption = None, as_json: JsonOption = False) -> None:
     )
     for skipped in report.skipped:
         say(f"  skipped {skipped['key']}: {skipped['reason']}")
+    for why in report.waiting.values():
+        say(f"  {why} (LORALEDGER_OUTPUT_FALLBACK says where it goes meanwhile)")
 
 
 @app.command()
@@ -256,10 +258,14 @@ def replay(
         fail(str(refused), 2)
     with service() as svc:
         styles = svc.replay(until, out_dir)
+        began = svc.first_event_at() if not styles else None
     if as_json:
         print_json({"styles": styles, "until": until.isoformat(), "out": str(out_dir)})
+    elif styles:
+        say(f"wrote {plural(len(styles), 'style')} as of {until.isoformat()} into {out_dir}")
     else:
-        say(f"wrote {len(styles)} styles as of {until.isoformat()} into {out_dir}")
+        since = f"the history begins at {began.isoformat()}" if began else "the history is empty"
+        say(f"no style had a version as of {until.isoformat()} ({since}): nothing written into {out_dir}")
 
 
 @app.command("import")

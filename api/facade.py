@@ -22,6 +22,7 @@ from loraledger.adapters.file_watch import FileWatcher
 from loraledger.adapters.files import ProjectionFileWriter
 from loraledger.adapters.legacy_files import find_legacy_files, read_legacy_file
 from loraledger.adapters.metrics import timed_run
+from loraledger.adapters.replay_files import MirroredFolderSink
 from loraledger.adapters.s3_sync import sync_bucket
 from loraledger.adapters.store import store_answers, write_refusal
 from loraledger.api.outcomes import log_decision, log_import_outcomes, log_outcome, log_sync_outcomes
@@ -36,7 +37,7 @@ from loraledger.application.sync import SyncReport
 from loraledger.domain.errors import OwnedFieldError
 from loraledger.domain.legacy import LegacyPlan
 from loraledger.domain.times import parse_time
-from loraledger.projections.replay import replay
+from loraledger.projections.replay import first_event_at, replay
 from loraledger.projections.writer import CatchUp, ProjectionWriter
 
 if TYPE_CHECKING:
@@ -150,8 +151,15 @@ class Service:
         return self.projection.rebuild()
 
     def replay(self, until: datetime, out_dir: Path) -> list[int]:
+        """The files as they were at `until`, at their live paths under `out_dir` (made even when
+        no style had a version then)."""
         check_replay_target(Path(self.settings.output_dir), out_dir)
-        return replay(self.ledger.store, until, self.clients.folder_sink(out_dir))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return replay(self.ledger.store, until, MirroredFolderSink(self.files, out_dir))
+
+    def first_event_at(self) -> datetime | None:
+        """When the history begins (None: it is empty)."""
+        return first_event_at(self.ledger.store)
 
     # ------------------------------------------------------------------ commands
 
@@ -255,6 +263,7 @@ class Service:
                 on_saved=self.projection.renderer(texts),
             )
         self.projection.after_command(report.styles, before, texts)
+        report.waiting = {s: why for s in sorted(report.styles) if (why := self.files.waiting_reason(s))}
         log_sync_outcomes(report)
         return report
 

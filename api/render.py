@@ -94,6 +94,12 @@ def sync_report_json(report: SyncReport) -> dict[str, Any]:
         "unchanged": report.unchanged,
         "skipped": [dict(skipped) for skipped in report.skipped],
         "decisions": [decision.as_dict() for decision in report.decisions],
+        # Only when a style's file waits for its folder (CONTRACT §12): the report is otherwise as it was.
+        **(
+            {"waiting": [{"style_id": s, "reason": why} for s, why in report.waiting.items()]}
+            if report.waiting
+            else {}
+        ),
     }
 
 

@@ -216,6 +216,11 @@ class SkippedFiles(Answer):
     skipped: list[SkippedFile] = Field(description="oldest first")
 
 
+class WaitingFile(Answer):
+    style_id: int
+    reason: str
+
+
 class SyncReport(Answer):
     scanned: int = Field(description="objects listed under the prefix")
     matched_pending: int
@@ -224,6 +229,9 @@ class SyncReport(Answer):
     unchanged: int
     skipped: list[SkippedKey]
     decisions: list[Decision]
+    waiting: list[WaitingFile] = absent(
+        "styles whose file waits for its `{style_id}_*` folder (no LORALEDGER_OUTPUT_FALLBACK)"
+    )
     backups: list[str] = Field(description="copies kept of files someone else had changed")
 
 

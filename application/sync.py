@@ -51,6 +51,7 @@ class SyncReport:
     decisions: list[Decision] = field(default_factory=list)
     styles: set[int] = field(default_factory=set)
     events: int = 0
+    waiting: dict[int, str] = field(default_factory=dict)  # styles whose file waits for its folder
 
 
 class SyncCommands(UseCase):

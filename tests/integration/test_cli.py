@@ -274,6 +274,31 @@ def test_replay_until_a_time_writes_the_files_as_they_were_then(s3_cli: Cli, s3_
     assert next(now_out.rglob(DOCUMENT)).read_bytes() == path.read_bytes()
 
 
+def test_replay_writes_each_file_at_its_path_in_the_live_tree_and_says_so(cli: Cli) -> None:
+    before_file(cli)
+    cli.ok("import", str(cli.styles))
+    out = cli.root / "as-it-was"
+
+    said = cli.ok("replay", "--until", datetime.now(UTC).isoformat(), "--out", str(out)).stdout
+
+    assert said.startswith("wrote 1 style as of ")
+    assert [p.relative_to(out) for p in out.rglob("*") if p.is_file()] == [Path("1_ink_intensity") / DOCUMENT]
+    assert (out / "1_ink_intensity" / DOCUMENT).read_bytes() == (
+        cli.styles / "1_ink_intensity" / DOCUMENT
+    ).read_bytes()
+
+
+def test_replay_to_a_time_before_the_history_says_when_it_begins_and_makes_the_folder(cli: Cli) -> None:
+    before_file(cli)
+    cli.ok("import", str(cli.styles))
+    out = cli.root / "too-early"
+
+    said = one_line(cli.ok("replay", "--until", "2020-01-01T00:00:00Z", "--out", str(out)).stdout)
+
+    assert said.startswith("no style had a version as of 2020-01-01T00:00:00+00:00 (the history begins at ")
+    assert out.is_dir() and list(out.iterdir()) == []
+
+
 # --------------------------------------------------------------------------- doctor, dry run
 
 
