@@ -34,6 +34,7 @@ from loraledger.application.ledger import Ledger
 from loraledger.application.reconcile import ReconcileReport
 from loraledger.application.reports import ReportResult
 from loraledger.application.sync import SyncReport
+from loraledger.domain import doctor
 from loraledger.domain.errors import OwnedFieldError
 from loraledger.domain.legacy import LegacyPlan
 from loraledger.domain.times import parse_time
@@ -93,13 +94,65 @@ class LegacyCheck:
     problems: list[str]
 
 
-def check_legacy_files(path: Path, style_id: int | None) -> list[LegacyCheck]:
-    """Duplicates and inconsistencies of every legacy file under `path`; opens no store."""
+def check_legacy_files(
+    path: Path, style_id: int | None, settings: Settings | None = None, now: datetime | None = None
+) -> list[LegacyCheck]:
+    """Duplicates and inconsistencies of every legacy file under `path`; opens no store.
+
+    With `settings` (and `now`), also attempts pending longer than LORALEDGER_RECONCILE_AFTER whose
+    job is unknown or ended (RunPod is asked when it is configured) and entries synced in half,
+    each with the command that fixes it (domain/doctor.py)."""
     checks = []
+    asking = _RunPodAsker(settings) if settings is not None else None
     for found in find_legacy_files(path, style_id):
         read = read_legacy_file(found)
-        checks.append(LegacyCheck(found.path, list(read.errors) + (read.plan.problems if read.plan else [])))
+        problems = list(read.errors) + (read.plan.problems if read.plan else [])
+        if read.plan is not None and settings is not None and asking is not None and now is not None:
+            entries = [raw.data for group in read.plan.groups for raw in group.entries]
+            older_than = settings.effective_reconcile_after
+            says = asking.ask(doctor.jobs_to_ask(entries, now, older_than), problems)
+            findings = doctor.check_entries(
+                read.plan.style_id,
+                entries,
+                now=now,
+                older_than=older_than,
+                runpod_says=says,
+                source=str(path),
+            )
+            problems.extend(finding.line() for finding in findings)
+        checks.append(LegacyCheck(found.path, problems))
+    if asking is not None:
+        asking.close()
     return checks
+
+
+class _RunPodAsker:
+    """RunPod's `/status` for `doctor`, when RunPod is configured (None answers: not asked)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from loraledger.api.bootstrap import Clients  # builds the RunPod client
+
+        configured = settings.runpod_endpoint_id and settings.runpod_api_key is not None
+        self.clients = Clients(settings) if configured else None
+
+    def ask(self, jobs: list[str], problems: list[str]) -> dict[str, str | None] | None:
+        if self.clients is None:
+            return None
+        from loraledger.application.reconcile import StatusUnreadable
+
+        says: dict[str, str | None] = {}
+        for job in jobs:
+            try:
+                report = self.clients.runpod_status.status(job)
+            except StatusUnreadable as error:
+                problems.append(f"RunPod could not be asked about job {job}: {error}")
+                continue
+            says[job] = report.status if report is not None else doctor.GONE
+        return says
+
+    def close(self) -> None:
+        if self.clients is not None:
+            self.clients.close()
 
 
 class Service:
@@ -176,6 +229,8 @@ class Service:
         """Record the request, ask RunPod, record its answer; returns the version's entry."""
         from loraledger.adapters.training_start import start_training  # with the RunPod client
 
+        # A version that cannot be started is a 409 whatever the settings (before they are needed).
+        self.ledger.start.check_startable(style_id, version_name)
         webhook_url = self.settings.webhook_url()
         runpod = self.clients.runpod
         try:
