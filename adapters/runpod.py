@@ -1,9 +1,13 @@
-"""A small httpx client for RunPod serverless (`/run` and `/status`); the run input is built in
-adapters/runpod_input.py.
+"""A small httpx client for RunPod serverless (`/run`, `/status`, `/cancel`); the run input is built
+in adapters/runpod_input.py.
 
 No RunPod SDK: the `runpod` package is a worker runtime with heavy dependencies. This module only
-starts jobs and asks for their status, following the documented API (`POST /v2/{endpoint}/run`,
-`GET /v2/{endpoint}/status/{id}`, `Authorization: Bearer <key>`).
+starts jobs, asks for their status and cancels them, following the documented API (`POST
+/v2/{endpoint}/run`, `GET /v2/{endpoint}/status/{id}`, `POST /v2/{endpoint}/cancel/{id}`,
+`Authorization: Bearer <key>`).
+
+Over 350 lines because it is the one place that speaks RunPod's API: each call beside the retries,
+error reading and answer checks it shares with the others.
 
 Secrets: the API key lives only in the `httpx.Client`'s default headers (whose repr httpx
 redacts); it is never put in exception messages, reprs or log records. Webhook URLs carry a
@@ -237,6 +241,17 @@ class RunPodClient:
         what = f"GET /{self.endpoint_id}/status/{job_id}"
         url = f"{self.base_url}/{self.endpoint_id}/status/{job_id}"
         response = self._request("GET", url, what, None)
+        if response.status_code == 404:
+            return None
+        return self._json_object(response, what)
+
+    def cancel(self, job_id: str) -> dict[str, Any] | None:
+        """`POST {base}/{endpoint}/cancel/{job_id}` (RunPod answers `{"id", "status"}`); None when
+        RunPod does not know the job (404)."""
+        _check_segment("job id", job_id)
+        what = f"POST /{self.endpoint_id}/cancel/{job_id}"
+        url = f"{self.base_url}/{self.endpoint_id}/cancel/{job_id}"
+        response = self._request("POST", url, what, None)
         if response.status_code == 404:
             return None
         return self._json_object(response, what)

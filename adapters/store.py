@@ -157,13 +157,14 @@ def store_exists(database_url: str) -> bool:
         ) from None
 
 
-def postgres_connection(database_url: str) -> psycopg.Connection[Any]:
-    """A plain autocommit connection for set-up and checks (the store has its own pool)."""
+def postgres_connection(database_url: str, **extra: Any) -> psycopg.Connection[Any]:
+    """A plain autocommit connection for set-up and checks (the store has its own pool); `extra`
+    libpq options are used unless the URL sets them."""
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
     env = store_env(database_url, create=False)
-    options: dict[str, Any] = {"connect_timeout": env["POSTGRES_CONNECT_TIMEOUT"]}
+    options: dict[str, Any] = {"connect_timeout": env["POSTGRES_CONNECT_TIMEOUT"], **extra}
     options.update(conninfo_to_dict(env[LIBPQ_OPTIONS]))  # the URL's own connect_timeout wins
     return psycopg.connect(
         dbname=env["POSTGRES_DBNAME"],

@@ -21,7 +21,7 @@ from loraledger.adapters.redaction import register_secrets
 from loraledger.adapters.s3_listing import make_s3_client
 from loraledger.adapters.store import prepare_store, store_env, store_exists
 from loraledger.api.facade import Service
-from loraledger.api.settings import Settings
+from loraledger.api.settings import MissingSetting, Settings
 from loraledger.application.ledger import Ledger, LedgerConfig, utc_now
 from loraledger.projections.writer import ProjectionWriter, log_head
 
@@ -71,6 +71,16 @@ class Clients:
         from loraledger.adapters.runpod_status import RunPodStatusSource
 
         return RunPodStatusSource(self.runpod)
+
+    @cached_property
+    def sqs(self) -> Any:
+        """The S3 events queue's client (LORALEDGER_S3_EVENTS_QUEUE_URL)."""
+        from loraledger.adapters.s3_events import make_sqs_client
+
+        queue_url = self.settings.s3_events_queue_url
+        if queue_url is None:
+            raise MissingSetting("LORALEDGER_S3_EVENTS_QUEUE_URL", "to take S3 events from a queue")
+        return make_sqs_client(queue_url)
 
     def close(self) -> None:
         if "runpod" in self.__dict__:

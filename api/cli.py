@@ -165,6 +165,38 @@ def annotate(
 
 
 @app.command()
+def cancel(
+    style: Annotated[int, typer.Argument(parser=parse_style, help="style id")],
+    version: Annotated[str, typer.Argument(parser=parse_version, help="version name, e.g. V8")],
+    as_json: JsonOption = False,
+) -> None:
+    """Cancel a pending training on RunPod (as POST /styles/{id}/versions/{name}/cancel)."""
+    with service() as svc:
+        entry = svc.cancel(style, version)
+    if as_json:
+        print_json(entry)
+    else:
+        say(f"style {style} {version}: cancelled (job {entry.get('id')})")
+
+
+@app.command()
+def unmatched(as_json: JsonOption = False) -> None:
+    """List webhooks parked for jobs no version claims yet (as GET /webhooks/unmatched)."""
+    with service() as svc:
+        items = svc.unmatched()
+    if as_json:
+        print_json({"unmatched": items})
+        return
+    for item in items:
+        say(
+            f"{item['job_id']} {item['status']} model {item['model_name'] or '-'}: "
+            f"{item['deliveries']} parked, latest {item['received_at']}"
+        )
+    if not items:
+        say("no unmatched webhooks")
+
+
+@app.command()
 def sync(style: StyleOption = None, as_json: JsonOption = False) -> None:
     """Scan the S3 bucket once and apply the matching rules; prints the report."""
     from loraledger.api.render import sync_report_json

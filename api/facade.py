@@ -26,24 +26,29 @@ from loraledger.adapters.replay_files import MirroredFolderSink
 from loraledger.adapters.s3_sync import sync_bucket
 from loraledger.adapters.store import store_answers, write_refusal
 from loraledger.api.outcomes import log_decision, log_import_outcomes, log_outcome, log_sync_outcomes
+from loraledger.api.page_reads import StyleView, TimelineItem, style_view, timeline
 from loraledger.api.render import history_json
 from loraledger.api.settings import Settings
 from loraledger.api.state import OperatingState, seconds_since
 from loraledger.application.imports import ImportReport
 from loraledger.application.ledger import Ledger
+from loraledger.application.queries import Located
 from loraledger.application.reconcile import ReconcileReport
 from loraledger.application.reports import ReportResult
 from loraledger.application.sync import SyncReport
 from loraledger.domain import doctor
 from loraledger.domain.errors import OwnedFieldError
 from loraledger.domain.legacy import LegacyPlan
-from loraledger.domain.times import parse_time
+from loraledger.domain.times import format_time, parse_time
 from loraledger.projections.replay import first_event_at, replay
+from loraledger.projections.runner import SubjectSummary
 from loraledger.projections.writer import CatchUp, ProjectionWriter
 
 if TYPE_CHECKING:
     from loraledger.adapters.runpod_payloads import JobPayload
+    from loraledger.adapters.s3_events import QueueConsumer
     from loraledger.api.bootstrap import Clients
+    from loraledger.domain.observations import S3Change
 
 STORE_CHECK_SECONDS = 1.0
 READY_LAG_SECONDS = 5.0  # CONTRACT §10: /readyz is 503 when the files are further behind the log
@@ -259,6 +264,17 @@ class Service:
         )
         return self.ledger.queries.entry(request.style_id, request.version_name)
 
+    def cancel(self, style_id: int, version_name: str) -> dict[str, Any]:
+        """Ask RunPod to cancel the pending training, and record it failed as cancelled."""
+        from loraledger.adapters.training_cancel import cancel_training  # with the RunPod client
+
+        try:
+            version, job_id = cancel_training(self.ledger.cancel, self.clients.runpod, style_id, version_name)
+        finally:
+            self.projection.after_command()
+        log_outcome("cancel", "cancelled", style_id=style_id, version=version_name, job_id=job_id)
+        return version.document_entry()
+
     def receive_job_payload(self, payload: JobPayload) -> ReportResult:
         from loraledger.adapters.runpod_payloads import report_from_payload  # loaded by the HTTP edge
 
@@ -321,6 +337,33 @@ class Service:
         report.waiting = {s: why for s in sorted(report.styles) if (why := self.files.waiting_reason(s))}
         log_sync_outcomes(report)
         return report
+
+    def take_s3_change(self, change: S3Change) -> str:
+        """One S3 event's change, recorded (or skipped, saying why); returns its outcome."""
+        result = self.ledger.s3_events.take(change)
+        if result.versions:
+            self.projection.after_command()
+        rule = result.decisions[0].rule if result.decisions else None
+        log_outcome(
+            "s3-event",
+            result.outcome.value,
+            style_id=result.style_id,
+            version=result.version_name,
+            rule=rule,
+            key=change.lora.key,
+            change=change.kind,
+            reason=result.reason or None,
+        )
+        return result.outcome.value
+
+    def queue_consumer(self) -> QueueConsumer | None:
+        """The S3 events queue's consumer, when LORALEDGER_S3_EVENTS_QUEUE_URL is set."""
+        queue_url = self.settings.s3_events_queue_url
+        if queue_url is None:
+            return None
+        from loraledger.adapters.s3_events import QueueConsumer
+
+        return QueueConsumer(self.clients.sqs, queue_url, self.take_s3_change, bucket=self.settings.s3_bucket)
 
     def import_path(self, path: Path, style_id: int | None, *, dry_run: bool = False) -> list[ImportOutcome]:
         """Import every legacy file under `path`, several files per transaction (about
@@ -388,9 +431,44 @@ class Service:
         """Every S3 file a sync passed over, once per (key, ETag), oldest first (CONTRACT §12)."""
         return [skip.as_dict() for skip in self.ledger.queries.skipped_files(style_id)]
 
+    def unmatched(self) -> list[dict[str, Any]]:
+        """Webhooks parked for jobs the service does not know (CONTRACT §9), newest first."""
+        return [
+            {**item, "received_at": format_time(item["received_at"])}
+            for item in self.ledger.queries.unmatched()
+        ]
+
     def history(self, style_id: int, version_name: str) -> dict[str, Any]:
         """The version's events and decisions, oldest first (CONTRACT §7). UnknownVersion."""
         return history_json(style_id, version_name, self.ledger.queries.history(style_id, version_name))
+
+    # ------------------------------------------------------------------ pages (they only read)
+
+    def subjects(self) -> list[SubjectSummary]:
+        """Every style with a version: its versions by status and its last event."""
+        return self.projection.subject_summaries()
+
+    def subject(self, style_id: int) -> SubjectSummary | None:
+        return self.projection.subject_summary(style_id)
+
+    def style_view(self, style_id: int, at: datetime | None = None) -> StyleView | None:
+        """The style's entries now, or at `at` with what changed since; None: no version."""
+        return style_view(self.ledger.queries, self.projection.document(style_id), style_id, at)
+
+    def timeline(self, style_id: int, version_name: str) -> list[TimelineItem]:
+        """The version's events, each with the entry after it. UnknownVersion."""
+        return timeline(self.ledger.queries, style_id, version_name)
+
+    def locate(self, text: str) -> Located | None:
+        """The version a job id, model name, S3 key or LoRA URL names, if any."""
+        return self.ledger.queries.locate(text)
+
+    def live_stamp(self, style_id: int | None = None) -> str:
+        """Changes with every new event (on that style, when given): open pages poll it."""
+        if style_id is None:
+            return str(self.projection.position())
+        summary = self.projection.subject_summary(style_id)
+        return "0" if summary is None else str(summary.events)
 
     # ------------------------------------------------------------------ health
 

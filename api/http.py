@@ -38,6 +38,7 @@ from loraledger.api.bootstrap import open_service
 from loraledger.api.facade import Service
 from loraledger.api.limits import BodyLimits
 from loraledger.api.operating import RequestContext, operating_router
+from loraledger.api.pages import install_pages
 from loraledger.api.render import reconcile_report_json, sync_report_json, webhook_json
 from loraledger.api.schemas import (
     WEBHOOK_RESPONSES,
@@ -47,12 +48,14 @@ from loraledger.api.schemas import (
     SkippedFiles,
     SyncReport,
     TrainingVersionsDocument,
+    UnmatchedDeliveries,
     VersionEntry,
     VersionHistory,
     WebhookAnswer,
     error_responses,
 )
 from loraledger.api.settings import MissingSetting, Settings
+from loraledger.api.unattended import Unattended
 from loraledger.domain import blobs
 from loraledger.domain.blobs import InvalidJson
 from loraledger.domain.errors import LedgerError, OwnedFieldError, UnknownVersion, VersionConflict
@@ -334,6 +337,32 @@ async def annotate_version(
 
 
 @router.post(
+    "/styles/{style_id}/versions/{name}/cancel",
+    dependencies=Mutating,
+    operation_id="cancelTraining",
+    response_model=VersionEntry,
+    response_model_exclude_unset=True,
+    responses=error_responses(401, 404, 409, 422, 502, 503),
+)
+def cancel_training(style_id: StyleId, name: VersionName, service: ServiceDep) -> dict[str, Any]:
+    """Ask RunPod to cancel the pending training; the version becomes failed, `error: "cancelled"`."""
+    return service.cancel(style_of(style_id), version_of(name))
+
+
+@router.get(
+    "/webhooks/unmatched",
+    dependencies=Mutating,
+    operation_id="unmatchedWebhooks",
+    response_model=UnmatchedDeliveries,
+    response_model_exclude_unset=True,
+    responses=error_responses(401, 503),
+)
+def unmatched_webhooks(service: ServiceDep) -> dict[str, Any]:
+    """Webhooks parked for jobs no version claims yet, newest first (applied once the job is known)."""
+    return {"unmatched": service.unmatched()}
+
+
+@router.post(
     "/projections/rebuild",
     dependencies=Mutating,
     operation_id="rebuildProjections",
@@ -466,9 +495,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await run_in_threadpool(service.catch_up)
         service.start_writer()
         app.state.service = service
+        background = Unattended(service)  # the queue consumer and the schedules, on the leader
+        background.start()
         try:
             yield
         finally:
+            await run_in_threadpool(background.stop)
             await run_in_threadpool(service.close)
             process_stopped(os.getpid())
 
@@ -489,6 +521,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(health_router)
     app.include_router(operating_router)
+    install_pages(app)
     install_error_handlers(app)
     app.add_middleware(
         BodyLimits,

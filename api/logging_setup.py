@@ -18,6 +18,7 @@ from typing import Any
 
 __all__ = [
     "JsonFormatter",
+    "QuietLivePolls",
     "RequestIdFilter",
     "TextFormatter",
     "configure_logging",
@@ -36,6 +37,19 @@ class RequestIdFilter(logging.Filter):
         request_id = request_id_var.get()
         if request_id is not None and not hasattr(record, "request_id"):
             record.request_id = request_id
+        return True
+
+
+class QuietLivePolls(logging.Filter):
+    """An open page polls `/ui/live` twice a second: an answered poll is no line of the access log
+    unless it logs DEBUG; a refused one (401, 422) still is."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and args[4] == 200:
+            path = str(args[2])
+            if path == "/ui/live" or path.startswith("/ui/live?"):
+                return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
         return True
 
 
@@ -100,6 +114,7 @@ def logging_config(log_format: str, level: str, *, uvicorn: bool = False) -> dic
     filters: dict[str, Any] = {
         "request_id": {"()": "loraledger.api.logging_setup.RequestIdFilter"},
         "redact": {"()": "loraledger.adapters.redaction.RedactingLogFilter"},
+        "live_polls": {"()": "loraledger.api.logging_setup.QuietLivePolls"},
     }
     if uvicorn:
         loggers |= {
@@ -109,6 +124,7 @@ def logging_config(log_format: str, level: str, *, uvicorn: bool = False) -> dic
                 "level": level,
                 "handlers": ["stderr"],
                 "propagate": False,
+                "filters": ["live_polls"],
             },
         }
     return {

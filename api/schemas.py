@@ -267,6 +267,20 @@ class RebuildAnswer(Answer):
     backups: list[str] = Field(description="copies kept of files someone else had changed")
 
 
+class UnmatchedDelivery(Answer):
+    """Webhooks parked for one job no version claims yet (CONTRACT §9)."""
+
+    job_id: str
+    status: str
+    model_name: str | None
+    received_at: str = Field(description="when the latest of them arrived (ISO 8601, UTC)")
+    deliveries: int = Field(description="how many were parked and not yet applied")
+
+
+class UnmatchedDeliveries(Answer):
+    unmatched: list[UnmatchedDelivery] = Field(description="one item per job, most recent first")
+
+
 class HealthAnswer(Answer):
     status: Literal["ok", "unavailable"]
     detail: str = absent("why, when unavailable")

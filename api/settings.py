@@ -28,7 +28,7 @@ DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
 # Variables of the test suite, read by its fixtures only: not settings of the service.
 TEST_VARIABLES_PREFIX = "LORALEDGER_TEST_"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-DEFAULT_RECONCILE_AFTER = timedelta(hours=1)
+DEFAULT_RECONCILE_AFTER = timedelta(minutes=15)  # CONTRACT §9
 
 
 class MissingSetting(Exception):
@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     # (unset: DEFAULT_RECONCILE_AFTER); read it as `effective_reconcile_after`.
     reconcile_after: timedelta | None = None
     reconcile_grace: timedelta | None = None  # the old name of reconcile_after, still read
+    # Running unattended (CONTRACT §9): an SQS queue of the bucket's events; the schedules (0 = off).
+    s3_events_queue_url: str | None = None
+    sync_every: timedelta = timedelta(hours=1)
+    reconcile_every: timedelta = timedelta(minutes=5)
     runpod_timeout: float = Field(default=10.0, gt=0)
     runpod_attempts: int = Field(default=4, ge=1)
     s3_max_attempts: int = Field(default=5, ge=1)
@@ -89,6 +93,14 @@ class Settings(BaseSettings):
     def _duration(cls, value: object) -> object:
         if value == "":
             return None
+        return parse_duration(value) if isinstance(value, str) else value
+
+    @field_validator("sync_every", "reconcile_every", mode="before")
+    @classmethod
+    def _schedule(cls, value: object) -> object:
+        """A duration, or `0` (or empty) for off."""
+        if isinstance(value, str) and value.strip() in ("", "0"):
+            return timedelta(0)
         return parse_duration(value) if isinstance(value, str) else value
 
     @field_validator("log_format", mode="before")
@@ -110,6 +122,7 @@ class Settings(BaseSettings):
         "lora_url_base",
         "runpod_endpoint_id",
         "public_url",
+        "s3_events_queue_url",
         mode="before",
     )
     @classmethod
@@ -147,7 +160,9 @@ class Settings(BaseSettings):
             raise ValueError("use sqlite:///PATH or postgresql://user:password@host:port/database")
         return value
 
-    @field_validator("runpod_base_url", "public_url", "s3_endpoint_url", "lora_url_base")
+    @field_validator(
+        "runpod_base_url", "public_url", "s3_endpoint_url", "lora_url_base", "s3_events_queue_url"
+    )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -200,7 +215,7 @@ class Settings(BaseSettings):
 
     @cached_property
     def effective_reconcile_after(self) -> timedelta:
-        """`LORALEDGER_RECONCILE_AFTER`, else its old name `LORALEDGER_RECONCILE_GRACE`, else 1h."""
+        """`LORALEDGER_RECONCILE_AFTER`, else its old name `LORALEDGER_RECONCILE_GRACE`, else 15m."""
         for value in (self.reconcile_after, self.reconcile_grace):
             if value is not None:
                 return value

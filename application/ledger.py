@@ -11,12 +11,14 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from loraledger.application.annotate import AnnotateCommands
+from loraledger.application.cancel import CancelCommands
 from loraledger.application.context import LedgerConfig
 from loraledger.application.file_edits import FileEditCommands
 from loraledger.application.imports import ImportCommands
 from loraledger.application.queries import Queries
 from loraledger.application.reconcile import ReconcileCommands
 from loraledger.application.reports import ReportCommands
+from loraledger.application.s3_events import S3EventCommands
 from loraledger.application.start import StartCommands
 from loraledger.application.store import LedgerStore
 from loraledger.application.sync import SyncCommands
@@ -33,8 +35,8 @@ def new_request_id() -> str:
 
 
 class Ledger:
-    """The use cases, sharing one store: `start`, `reports`, `sync`, `imports`, `annotations`,
-    `file_edits`, `reconcile` and `queries`."""
+    """The use cases, sharing one store: `start`, `reports`, `sync`, `s3_events`, `imports`, `annotations`,
+    `file_edits`, `reconcile`, `cancel` and `queries`."""
 
     def __init__(
         self,
@@ -51,10 +53,12 @@ class Ledger:
         self.start = StartCommands(*wiring)
         self.reports = ReportCommands(*wiring)
         self.sync = SyncCommands(*wiring)
+        self.s3_events = S3EventCommands(*wiring)
         self.imports = ImportCommands(*wiring)
         self.annotations = AnnotateCommands(*wiring)
         self.file_edits = FileEditCommands(*wiring)
         self.reconcile = ReconcileCommands(*wiring)
+        self.cancel = CancelCommands(*wiring)
         self.queries = Queries(store)
 
     @classmethod

@@ -18,7 +18,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from loraledger.application.context import UseCase
-from loraledger.domain.decisions import Decision, Rule, SyncOutcome
+from loraledger.domain.decisions import Decision, Rule, Source, SyncOutcome
+from loraledger.domain.indexes import StyleIndex
 from loraledger.domain.matching import StyleCandidates, match_lora_file
 from loraledger.domain.naming import ModelName, NameRejected, parse_lora_key
 from loraledger.domain.observations import LoraObject
@@ -129,7 +130,7 @@ class SyncCommands(UseCase):
         """Match a batch of styles and save them in one transaction (again on fresh state after a
         concurrent writer's conflict); the report takes them once they are saved."""
 
-        def attempt() -> tuple[list[_StyleSync], int]:
+        def attempt() -> tuple[list[StyleSync], int]:
             listed = self.store.skipped_files()
             synced = [self._sync_style(style_id, files, url_base, listed) for style_id, files in batch]
             skipping = listed if listed.has_new_skips else None
@@ -150,10 +151,23 @@ class SyncCommands(UseCase):
         files: Sequence[tuple[LoraObject, ModelName]],
         url_base: str,
         listed: SkippedFiles,
-    ) -> _StyleSync:
-        index = self.store.style_index(style_id)
+    ) -> StyleSync:
+        return self.match_files(self.store.style_index(style_id), files, url_base, "s3-sync", listed)
+
+    def match_files(
+        self,
+        index: StyleIndex,
+        files: Sequence[tuple[LoraObject, ModelName]],
+        url_base: str,
+        source: Source,
+        listed: SkippedFiles | None = None,
+    ) -> StyleSync:
+        """One style's files through the two passes (not saved: the caller saves what it returns).
+        Each file passed over that `listed` does not hold yet is recorded there, and on the version
+        it names when that version exists."""
+        style_id = index.style_id
         fresh = [(lora, model) for lora, model in files if index.file_etags.get(lora.key) != lora.etag]
-        synced = _StyleSync(style_id, unchanged=len(files) - len(fresh))
+        synced = StyleSync(style_id, unchanged=len(files) - len(fresh))
         if not fresh:
             return synced
         versions = {v.version_name: v for v in self.store.indexed_versions(index)}
@@ -162,12 +176,12 @@ class SyncCommands(UseCase):
         counts = synced.counts
         skips: list[SkippedFile] = []
         for lora, model in fresh:
-            decided = match_lora_file(lora, model, candidates, lora_url(url_base, lora.key), None)
+            decided = match_lora_file(lora, model, candidates, lora_url(url_base, lora.key), None, source)
             synced.decisions.append(decided.decision)
             if decided.outcome == SyncOutcome.SKIP:
                 reason = f"{model.version_name}: {decided.reason}"
                 synced.skipped.append({"key": lora.key, "reason": reason})
-                if not listed.holds(lora.key, lora.etag):
+                if listed is not None and not listed.holds(lora.key, lora.etag):
                     skips.append(_skip_of(model, lora, decided.decision, reason, now))
                     concerned = versions.get(model.version_name)
                     if concerned is not None:
@@ -185,7 +199,8 @@ class SyncCommands(UseCase):
         # An empty file's ETag is not recorded: it is skipped (and reported) on every sync until
         # the real file replaces it, and a style that only has empty files gets no index at all.
         recorded = {lora.key: lora.etag for lora, _ in fresh if lora.size > 0}
-        listed.record(skips)
+        if listed is not None:
+            listed.record(skips)
         index.add_versions(list(versions))
         index.record_files(recorded)
         synced.versions = list(versions.values())
@@ -211,7 +226,7 @@ def _skip_of(
 
 
 @dataclass(slots=True)
-class _StyleSync:
+class StyleSync:
     """One style's part of a batch: what it saves, and what it adds to the report once saved."""
 
     style_id: int

@@ -8,6 +8,7 @@
   webhooks  SQLite 1 process, PostgreSQL 1 and 4 processes; 1, 8, 32 clients; freshness at 32
   history   GET of a version's history of 1,000 events, 200 requests
   rebuild   100,000 and 1,000,000 events over 1,000 styles, history and catalogue shapes
+  pages     the version page of 200 events and the list of 1,000 subjects, over HTTP and in process
 
 (about 25 minutes on a 2-core machine; `--quick` runs each at a smoke size in a few minutes, and its
 verdicts are not the targets'). Writes bench/results/<name>.json and summary.json. A MISSED target is
@@ -21,7 +22,15 @@ import json
 import time
 from collections.abc import Callable
 
-from bench import cli_bench, history_bench, import_bench, rebuild_bench, sync_bench, webhook_bench
+from bench import (
+    cli_bench,
+    history_bench,
+    import_bench,
+    pages_bench,
+    rebuild_bench,
+    sync_bench,
+    webhook_bench,
+)
 from bench.common import RESULTS, Report, Target, machine
 
 BENCHES: dict[str, Callable[[list[str]], Report]] = {
@@ -31,6 +40,7 @@ BENCHES: dict[str, Callable[[list[str]], Report]] = {
     "webhooks": webhook_bench.main,
     "history": history_bench.main,
     "rebuild": rebuild_bench.main,
+    "pages": pages_bench.main,
 }
 
 # What bounds a target when it is missed, from the profiles in BENCHMARKS.md (keyed by the start of

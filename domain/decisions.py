@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-Source = Literal["webhook", "s3-sync", "import", "reconcile", "start", "file-edit", "patch"]
+Source = Literal[
+    "webhook", "s3-sync", "s3-event", "import", "reconcile", "start", "file-edit", "patch", "cancel"
+]
 
 
 class StartOutcome(StrEnum):
@@ -40,6 +42,7 @@ class SyncOutcome(StrEnum):
     CREATE = "create"
     UNCHANGED = "unchanged"
     SKIP = "skip"
+    REMOVED = "removed"
 
 
 class ImportOutcome(StrEnum):
@@ -63,7 +66,19 @@ class FileEditOutcome(StrEnum):
     FAILED = "failed"
 
 
-Outcome = StartOutcome | ReportOutcome | SyncOutcome | ImportOutcome | ReconcileOutcome | FileEditOutcome
+class CancelOutcome(StrEnum):
+    CANCELLED = "cancelled"
+
+
+Outcome = (
+    StartOutcome
+    | ReportOutcome
+    | SyncOutcome
+    | ImportOutcome
+    | ReconcileOutcome
+    | FileEditOutcome
+    | CancelOutcome
+)
 
 
 class ReportAnswer(StrEnum):
@@ -103,6 +118,8 @@ class Rule:
     OTHER_FILE_OF_VERSION = "no-match:version-supplied-by-another-file"
     EMPTY_FILE = "skipped:empty-file"
     NOT_A_LORA_NAME = "skipped:key-is-not-a-lora-name"
+    # S3 event notifications (a created file goes through the sync rules above)
+    FILE_REMOVED = "s3-event:file-removed"
     # Webhook and reconcile
     JOB_ID_EXACT = "job-id:exact"
     JOB_ID_SUFFIX = "job-id:suffix-removed"
@@ -136,6 +153,8 @@ class Rule:
     FILE_STARTED = "file-edit:pending-entry-with-job-id-started"
     FILE_ADDED = "file-edit:new-entry-recorded"
     SHOWN_AGAIN = "patch:hidden-false-shown"
+    # Cancel
+    CANCELLED = "cancel:pending-attempt-cancelled"
     HIDDEN_BY_PATCH = "patch:hidden-true-hidden"
 
     @classmethod

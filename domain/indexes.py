@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID, uuid5
 
@@ -44,6 +45,7 @@ class StyleIndex(Aggregate):
         self.style_id = style_id
         self.version_names: list[str] = []
         self.file_etags: dict[str, str] = {}
+        self.sequencers: dict[str, str] = {}  # S3 key -> the latest event notification's sequencer
 
     @classmethod
     def open(cls, style_id: int) -> StyleIndex:
@@ -73,6 +75,50 @@ class StyleIndex(Aggregate):
         if changed:
             self.trigger_event(self.FilesRecorded, file_etags=changed)
 
+    class FilesForgotten(Aggregate.Event):
+        """Files removed from S3: a file put back later (even with the same ETag) is matched again."""
+
+        TOPIC: ClassVar[str] = "loraledger:StyleIndex.FilesForgotten"
+        keys: list[str]
+
+        def apply(self, aggregate: StyleIndex) -> None:
+            for key in self.keys:
+                aggregate.file_etags.pop(key, None)
+
+    def forget_files(self, keys: list[str]) -> None:
+        known = [key for key in keys if key in self.file_etags]
+        if known:
+            self.trigger_event(self.FilesForgotten, keys=known)
+
+    class SequencerSeen(Aggregate.Event):
+        """The latest S3 event of a key taken in: an older one arriving later changes nothing."""
+
+        TOPIC: ClassVar[str] = "loraledger:StyleIndex.SequencerSeen"
+        key: str
+        sequencer: str
+
+        def apply(self, aggregate: StyleIndex) -> None:
+            aggregate.sequencers[self.key] = self.sequencer
+
+    def is_news(self, key: str, sequencer: str | None) -> bool:
+        """False for an event of `key` no later than one already taken in (a redelivery, or one
+        overtaken by a later event); an event without a sequencer is always news."""
+        seen = self.sequencers.get(key)
+        return sequencer is None or seen is None or sequencer_order(sequencer) > sequencer_order(seen)
+
+    def see_sequencer(self, key: str, sequencer: str | None) -> None:
+        if sequencer is not None and self.is_news(key, sequencer):
+            self.trigger_event(self.SequencerSeen, key=key, sequencer=sequencer)
+
+
+def sequencer_order(sequencer: str) -> int:
+    """S3's sequencer is a hexadecimal number: of two events of one key, the greater is the later.
+    One that is not hexadecimal orders first (it can never hide a real event)."""
+    try:
+        return int(sequencer, 16)
+    except ValueError:
+        return -1
+
 
 class JobIndex(Aggregate):
     TOPIC: ClassVar[str] = "loraledger:JobIndex"
@@ -90,6 +136,7 @@ class JobIndex(Aggregate):
         self.style_id: int | None = None
         self.version_name: str | None = None
         self.parked: list[dict[str, Any]] = []
+        self.parked_times: list[datetime] = []  # when each parked report was received
         self.applied_parked = 0
 
     @classmethod
@@ -131,6 +178,7 @@ class JobIndex(Aggregate):
 
         def apply(self, aggregate: JobIndex) -> None:
             aggregate.parked.append(blobs.load(self.report_json))
+            aggregate.parked_times.append(self.timestamp)
 
     def park(self, report: JobReport, decision: Decision) -> None:
         """A report no version claims yet: kept until its job is known (its fields, in order)."""

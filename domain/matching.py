@@ -123,6 +123,7 @@ def match_lora_file(
     candidates: StyleCandidates,
     offered_url: str,
     known_etag: str | None,
+    source: Source = "s3-sync",
 ) -> SyncDecision:
     """Apply the two passes of CONTRACT §5 to one file of one style."""
     notes = (model.normalisation,) if model.normalisation else ()
@@ -138,7 +139,7 @@ def match_lora_file(
         reason: str | None = None,
     ) -> SyncDecision:
         decision = Decision(
-            source="s3-sync",
+            source=source,
             rule=rule,
             outcome=outcome,
             input=observed,

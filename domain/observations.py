@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +19,18 @@ class LoraObject:
     etag: str
     size: int
     last_modified: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class S3Change:
+    """One record of an S3 event notification: a LoRA object created or removed.
+
+    `sequencer` orders the events of one key (S3 delivers them in any order); `lora` is the object
+    as the event describes it (for a removal, only its key is meaningful)."""
+
+    kind: Literal["created", "removed"]
+    lora: LoraObject
+    sequencer: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

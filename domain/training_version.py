@@ -7,7 +7,7 @@ each refuses (with a domain error, recording nothing) what the version's state d
 The rules never ask for a refused transition: the guards use the same predicates as the rules.
 What each event does to the entry is in domain/version_entry.py.
 
-Over 350 lines because the fourteen events stay nested in the class, each beside its guarded
+Over 350 lines because the fifteen events stay nested in the class, each beside its guarded
 transition: the library registers their stored topics from the class body, and the projection
 recognises them by qualified name, so they cannot move to a module of their own.
 """
@@ -24,8 +24,14 @@ from loraledger.domain import blobs, version_entry
 from loraledger.domain.decisions import Decision, ReportOutcome, SyncOutcome
 from loraledger.domain.entries import STATUS_OF_TEXT, Status, check_settable, ordered
 from loraledger.domain.errors import TransitionRefused
-from loraledger.domain.matching import ReportDecision, SyncDecision, VersionFacts, keeps_its_lora
-from loraledger.domain.naming import format_model_name, parse_style_id, parse_version_name
+from loraledger.domain.matching import (
+    ReportDecision,
+    SyncDecision,
+    VersionFacts,
+    keeps_its_lora,
+    lora_files_named_in,
+)
+from loraledger.domain.naming import format_model_name, key_basename, parse_style_id, parse_version_name
 from loraledger.domain.observations import JobReport, LoraObject
 from loraledger.domain.policies import check_startable
 from loraledger.domain.times import format_time
@@ -361,6 +367,35 @@ class TrainingVersion(Aggregate):
             reason=decided.reason or "passed over",
             skipped_at=format_time(at),
             decision=decided.decision.as_dict(),
+        )
+
+    class LoraRemoved(Aggregate.Event):
+        """A LoRA file of this version was removed from S3 (an event notification said so)."""
+
+        TOPIC: ClassVar[str] = "loraledger:TrainingVersion.LoraRemoved"
+        key: str
+        removed_at: str
+        drops_lora_url: bool
+        decision: dict[str, Any]
+
+        def apply(self, aggregate: TrainingVersion) -> None:
+            version_entry.removed(aggregate, self)
+
+    def remove_file(self, key: str, *, offered_url: str | None, at: datetime, decision: Decision) -> None:
+        """The file at `key` is gone: forgotten, and no longer offered as the loraUrl when the
+        loraUrl names it (the URL the file had, or one naming its file name)."""
+        if key not in self.files:
+            raise self._refuse(f"{key} is not one of its files")
+        current = self.lora_url
+        drops = current is not None and (
+            current == offered_url or key_basename(key) in lora_files_named_in(current)
+        )
+        self.trigger_event(
+            self.LoraRemoved,
+            key=key,
+            removed_at=format_time(at),
+            drops_lora_url=drops,
+            decision=decision.as_dict(),
         )
 
     # ----------------------------------------------------------------- import

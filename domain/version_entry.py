@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     Repeated = TrainingVersion.WebhookRepeated
     FromS3 = TrainingVersion.CreatedFromS3
     Synced = TrainingVersion.LoraSynced
+    Removed = TrainingVersion.LoraRemoved
     Imported = TrainingVersion.Imported
     Merged = TrainingVersion.Merged
     from typing import TypeAlias
@@ -106,6 +107,12 @@ def synced(version: TrainingVersion, event: Synced) -> None:
         entry["loraUrl"] = event.lora_url
     entry["lastSynced"] = event.synced_at
     version.files[event.key] = event.etag
+
+
+def removed(version: TrainingVersion, event: Removed) -> None:
+    version.files.pop(event.key, None)
+    if event.drops_lora_url:
+        version.entry.pop("loraUrl", None)
 
 
 def imported(version: TrainingVersion, event: Imported) -> None:

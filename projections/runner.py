@@ -11,6 +11,7 @@ import hashlib
 import threading
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import cast
 from uuid import UUID
 
@@ -22,6 +23,16 @@ from loraledger.projections.training_versions import StyleDocuments, is_training
 READ_BATCH = 2_000
 # Every version belongs to a style: the one kind of subject, named in the metrics' `kind` label.
 SUBJECT_KIND = "style"
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectSummary:
+    """One style for the pages' list: its versions by status, its last event, how many events."""
+
+    style_id: int
+    by_status: dict[str, int]
+    last_activity: datetime | None
+    events: int
 
 
 @dataclass(slots=True)
@@ -160,3 +171,27 @@ class ProjectionRunner:
                 for version in self.documents.versions(style_id)
                 if version.status == "pending"
             ]
+
+    def subject_summaries(self) -> list[SubjectSummary]:
+        """Every style with a version, as of now, by style id."""
+        self.fold()
+        with self._lock:
+            return [self._summary(style_id) for style_id in self.documents.styles()]
+
+    def subject_summary(self, style_id: int) -> SubjectSummary | None:
+        """The style's summary as of now; None when it has no version."""
+        self.fold()
+        with self._lock:
+            return self._summary(style_id) if self.documents.versions(style_id) else None
+
+    def _summary(self, style_id: int) -> SubjectSummary:
+        by_status: dict[str, int] = {}
+        last: datetime | None = None
+        events = 0
+        for version in self.documents.versions(style_id):
+            status = str(version.status or "unknown")
+            by_status[status] = by_status.get(status, 0) + 1
+            events += version.version  # an aggregate's version counts its events
+            if last is None or version.modified_on > last:
+                last = version.modified_on
+        return SubjectSummary(style_id, by_status, last, events)

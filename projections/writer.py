@@ -39,7 +39,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 
 from loraledger.domain.training_version import TrainingVersion
-from loraledger.projections.runner import ProjectionRunner, StatusSummary, log_identity
+from loraledger.projections.runner import ProjectionRunner, StatusSummary, SubjectSummary, log_identity
 from loraledger.projections.sinks import DocumentSink, EditScanner, MarkStore
 from loraledger.projections.training_versions import render_document
 
@@ -353,6 +353,17 @@ class ProjectionWriter:
 
     def status_summary(self) -> StatusSummary:
         return self._runner.status_summary()
+
+    def subject_summaries(self) -> list[SubjectSummary]:
+        return self._runner.subject_summaries()
+
+    def subject_summary(self, style_id: int) -> SubjectSummary | None:
+        return self._runner.subject_summary(style_id)
+
+    def position(self) -> int:
+        """How far into the log the documents are folded (it grows with every new event)."""
+        self._runner.fold()
+        return self._runner.position
 
     def oldest_unwritten(self) -> datetime | None:
         """When the oldest event the files do not hold yet was recorded; None when they hold all.

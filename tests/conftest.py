@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.support.s3_server",
+    "tests.support.s3_queue",
     "tests.support.runpod_stub",
     "tests.support.stores",
     "tests.support.server",

@@ -223,6 +223,18 @@ def test_every_answer_has_its_documented_shape_and_the_bytes_json_dumps_writes(
     ]
     assert list(reconciled["results"][0]) == ["style_id", "version", "job_id", "result"], reconciled
     docs.check("reconcile", server.client.post("/reconcile", params={"older_than": "soon"}), 422)
+    # cancelTraining: the pending attempt failed as cancelled, and its errors; unmatchedWebhooks.
+    server.started_job(4, "V1")
+    cancelled = docs.check("cancelTraining", server.client.post("/styles/4/versions/V1/cancel"), 200)
+    _same_entry(cancelled, server.entry(4, "V1"))
+    docs.check("cancelTraining", server.client.post("/styles/4/versions/V1/cancel"), 409)
+    docs.check("cancelTraining", server.client.post("/styles/4/versions/V5/cancel"), 404)
+    docs.check("cancelTraining", server.client.post("/styles/04/versions/V1/cancel"), 422)
+    server.started_job(4, "V2")
+    server.stub.fail_next(4, 500)
+    docs.check("cancelTraining", server.client.post("/styles/4/versions/V2/cancel"), 502)
+    unmatched = docs.check("unmatchedWebhooks", server.client.get("/webhooks/unmatched"), 200)
+    assert [item["job_id"] for item in unmatched["unmatched"]] == [unknown["id"]]
     json_headers = {"content-type": "application/json"}
     for operation_id, method, path in (
         ("startTraining", "POST", "/styles/1/trainings"),
@@ -238,6 +250,8 @@ def test_every_answer_has_its_documented_shape_and_the_bytes_json_dumps_writes(
         ("annotateVersion", "PATCH", "/styles/1/versions/V9"),
         ("rebuildProjections", "POST", "/projections/rebuild"),
         ("reconcile", "POST", "/reconcile"),
+        ("cancelTraining", "POST", "/styles/4/versions/V2/cancel"),
+        ("unmatchedWebhooks", "GET", "/webhooks/unmatched"),
     ):
         refused = server.client.request(method, path, json={}, headers={"Authorization": "Basic x"})
         docs.check(operation_id, refused, 401)
@@ -268,6 +282,8 @@ def test_every_answer_has_its_documented_shape_and_the_bytes_json_dumps_writes(
             "annotateVersion",
             "rebuildProjections",
             "reconcile",
+            "cancelTraining",
+            "unmatchedWebhooks",
             "readyz",
         )
     } | {("syncS3", 502)}, sorted(documented - docs.seen)

@@ -45,6 +45,14 @@ ROUTES: dict[str, tuple[str, str, set[int], set[int], str | None]] = {
     ),
     "rebuildProjections": ("post", "/projections/rebuild", {200}, {401, 503}, "apiToken"),
     "reconcile": ("post", "/reconcile", {200}, {401, 422, 503}, "apiToken"),
+    "cancelTraining": (
+        "post",
+        "/styles/{style_id}/versions/{name}/cancel",
+        {200},
+        {401, 404, 409, 422, 502, 503},
+        "apiToken",
+    ),
+    "unmatchedWebhooks": ("get", "/webhooks/unmatched", {200}, {401, 503}, "apiToken"),
     "healthz": ("get", "/healthz", {200}, set(), None),
     "readyz": ("get", "/readyz", {200}, {503}, None),
 }

@@ -70,6 +70,9 @@ def json_lines(text: str) -> list[dict[str, Any]]:
 BAD_SETTINGS = {
     "LORALEDGER_RECONCILE_AFTER": ("1hour", "15m, 2h"),
     "LORALEDGER_RECONCILE_GRACE": ("1hour", "15m, 2h"),  # the old name, still read
+    "LORALEDGER_SYNC_EVERY": ("hourly", "15m, 2h"),
+    "LORALEDGER_RECONCILE_EVERY": ("-5m", "15m, 2h"),
+    "LORALEDGER_S3_EVENTS_QUEUE_URL": ("sqs/queue", "http:// or https://"),
     "LORALEDGER_RUNPOD_TIMEOUT": ("abc", "number"),
     "LORALEDGER_WEBHOOK_MAX_BYTES": ("-1", "greater than 0"),
     "LORALEDGER_RUNPOD_ATTEMPTS": ("0", "greater than or equal to 1"),
@@ -166,7 +169,7 @@ def test_reconcile_after_is_read_under_its_new_and_its_old_name_and_the_new_one_
 ) -> None:
     for name in [k for k in os.environ if k.startswith("LORALEDGER_")]:
         monkeypatch.delenv(name)
-    assert Settings(_env_file=None).effective_reconcile_after == timedelta(hours=1)
+    assert Settings(_env_file=None).effective_reconcile_after == timedelta(minutes=15)  # CONTRACT §9
 
     monkeypatch.setenv("LORALEDGER_RECONCILE_GRACE", "0s")
     assert Settings(_env_file=None).effective_reconcile_after == timedelta(0)

@@ -217,7 +217,7 @@ def test_layouts_that_leave_the_output_folder_are_refused_and_write_nothing(
     ]
     for layout, command in runs:
         result = server.cli(*command, env={"LORALEDGER_OUTPUT_LAYOUT": layout})
-        assert result.returncode == 1, (layout, command, result.stdout, result.stderr)
+        assert result.returncode == 2, (layout, command, result.stdout, result.stderr)
         assert "Traceback" not in result.stderr, (layout, result.stderr)
         assert result.stderr.startswith("error: "), result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -7,6 +7,9 @@ test. It follows RunPod's documented API (see /work/shared/notes/runpod.md):
   "webhook": "..."}` answers `{"id": "<uuid4>-e1", "status": "IN_QUEUE"}` and records the job;
 - `GET /v2/{endpoint_id}/status/{id}` answers `{"id", "status", "delayTime", "executionTime",
   "output"?, "error"?}`, or 404 for unknown or expired jobs;
+- `POST /v2/{endpoint_id}/cancel/{id}` answers `{"id", "status"}`: a job in the queue or in progress
+  becomes `CANCELLED` (no webhook is sent by itself: RunPod's CANCELLED webhook is unconfirmed, so
+  a test sends it with `deliver()`); an ended job keeps its status; an unknown one answers 404;
 - a wrong or missing key answers 401 `{"error": "Unauthorized"}`; an unknown endpoint 404.
 
 Tests drive it from Python: `complete()` / `fail()` end a job and POST a webhook body shaped like
@@ -469,6 +472,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._run(raw)
         elif method == "GET" and len(parts) == 4 and parts[2] == "status":
             self._status(parts[3])
+        elif method == "POST" and len(parts) == 4 and parts[2] == "cancel":
+            self._cancel(parts[3])
         else:
             self._send_json(404, {"error": "Not Found"})
 
@@ -526,6 +531,26 @@ class _Handler(BaseHTTPRequestHandler):
                     answer["output"] = copy.deepcopy(job.output)
                 if job.error is not None:
                     answer["error"] = job.error
+        if answer is None:
+            self._send_json(404, {"error": f"job {job_id} not found"})
+        else:
+            self._send_json(200, answer)
+
+    def _cancel(self, job_id: str) -> None:
+        stub = self.server.stub
+        with stub._lock:
+            job = stub.jobs.get(job_id)
+            if job is not None and not job.expired and job.status in ("IN_QUEUE", "IN_PROGRESS"):
+                job.status = "CANCELLED"
+                job.webhook_body = {
+                    "delayTime": job.delay_time,
+                    "executionTime": job.execution_time,
+                    "id": job.id,
+                    "input": copy.deepcopy(job.input),
+                    "status": "CANCELLED",
+                    "webhook": job.webhook,
+                }
+            answer = None if job is None or job.expired else {"id": job.id, "status": job.status}
         if answer is None:
             self._send_json(404, {"error": f"job {job_id} not found"})
         else:
