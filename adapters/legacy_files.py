@@ -57,7 +57,10 @@ def style_from_folder(folder_name: str) -> int:
 
 
 def find_legacy_files(path: Path, style_id: int | None) -> Iterator[LegacyFile]:
-    """The files under `path` (a file or a folder tree), each with its style id or why it has none."""
+    """The files under `path` (a file or a folder tree), each with its style id or why it has none.
+
+    `style_id` is the style of a single file (or of the one directly in the folder given); in a
+    tree of style folders it picks that style's folder, and no other file."""
     if path.is_file():
         found = [_inside(path.parent, _styled(path, style_id))]
     elif path.is_dir():
@@ -66,6 +69,8 @@ def find_legacy_files(path: Path, style_id: int | None) -> Iterator[LegacyFile]:
             for file in sorted(path.rglob(DOCUMENT_NAME))
             if file.is_file()
         ]
+        if style_id is not None:
+            found = [file for file in found if file.style_id == style_id]
     else:
         raise FileNotFoundError(f"{path} is neither a file nor a folder")
     yield from _one_file_per_style(found)

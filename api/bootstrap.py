@@ -82,10 +82,6 @@ class Clients:
             raise MissingSetting("LORALEDGER_S3_EVENTS_QUEUE_URL", "to take S3 events from a queue")
         return make_sqs_client(queue_url)
 
-    def folder_sink(self, out_dir: Path) -> FileSink:
-        """Files in a folder of their own, in the live layout (for `replay`)."""
-        return FileSink(ProjectionFileWriter(out_dir, self.settings.output_layout))
-
     def close(self) -> None:
         if "runpod" in self.__dict__:
             self.runpod.close()
@@ -108,6 +104,7 @@ def open_service(
             state_dir=settings.effective_state_dir or Path(tempfile.mkdtemp(prefix="loraledger-state-")),
             log_head=partial(log_head, ledger.store),
             intake=FileEditIntake(ledger.file_edits),
+            fallback=settings.output_fallback,
         )
     except BaseException:
         ledger.close()

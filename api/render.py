@@ -11,6 +11,7 @@ from uuid import UUID
 from eventsourcing.domain import CanMutateAggregate
 
 from loraledger.adapters.redaction import escape_controls
+from loraledger.api.wording import plural
 from loraledger.application.reconcile import ReconcileReport
 from loraledger.application.reports import ReportResult
 from loraledger.application.sync import SyncReport
@@ -50,7 +51,7 @@ def history_text(history: dict[str, Any]) -> str:
 
     For a terminal: each line's control characters (an S3 key, a worker's error) are escaped, so
     the text has no line breaks and no escape sequences but ours."""
-    lines = [f"style {history['style_id']} {history['version']}: {len(history['events'])} events"]
+    lines = [f"style {history['style_id']} {history['version']}: {plural(len(history['events']), 'event')}"]
     for event in history["events"]:
         data = event["data"]
         headline = ", ".join(
@@ -94,6 +95,12 @@ def sync_report_json(report: SyncReport) -> dict[str, Any]:
         "unchanged": report.unchanged,
         "skipped": [dict(skipped) for skipped in report.skipped],
         "decisions": [decision.as_dict() for decision in report.decisions],
+        # Only when a style's file waits for its folder (CONTRACT §12): the report is otherwise as it was.
+        **(
+            {"waiting": [{"style_id": s, "reason": why} for s, why in report.waiting.items()]}
+            if report.waiting
+            else {}
+        ),
     }
 
 

@@ -17,6 +17,7 @@ from loraledger.application.store import LedgerStore
 from loraledger.domain.entry_changes import FieldChange, entry_changes
 from loraledger.domain.indexes import JobIndex
 from loraledger.domain.naming import NameRejected, parse_lora_key, parse_model_name, version_number
+from loraledger.domain.skips import SkippedFile
 from loraledger.domain.training_version import TrainingVersion
 
 MAX_SEARCH_LENGTH = 2_000  # longer than any job id, key or URL: refused before any lookup
@@ -63,6 +64,10 @@ class Queries:
     def entry(self, style_id: int, version_name: str) -> dict[str, Any]:
         """The version's entry as the file shows it. UnknownVersion if it has none."""
         return self.store.require_version(style_id, version_name).document_entry()
+
+    def skipped_files(self, style_id: int | None = None) -> list[SkippedFile]:
+        """Every S3 file a sync passed over (once per key and ETag), oldest first."""
+        return self.store.skipped_files().listed(style_id)
 
     def unmatched(self) -> list[dict[str, Any]]:
         """Webhooks parked for jobs no version claims yet (CONTRACT §9), one item per job, most
