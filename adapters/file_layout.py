@@ -7,6 +7,10 @@ A layout names one subject kind's id: ``{style_id}`` or ``{actor_id}``, optional
 that pads it with zeros (``{actor_id:04d}``: actor 6's folder starts with ``0006_``).
 A path that is another style's file (a link ``2 -> 1`` in the output folder) is refused too: each
 file belongs to exactly one style.
+
+A ``{style_id}_*`` segment with no matching folder never makes a bare ``<id>`` folder (in the tree
+of the deployment being replaced those hold other content): it is :class:`FolderMissing`, and the
+writer uses the fallback path when one is set (:func:`resolve_fallback`).
 """
 
 from __future__ import annotations
@@ -19,9 +23,12 @@ from pathlib import Path
 __all__ = [
     "DEFAULT_ACTOR_LAYOUT",
     "DEFAULT_LAYOUT",
+    "FolderMissing",
     "LayoutError",
     "named_owner",
+    "parse_fallback",
     "parse_layout",
+    "resolve_fallback",
     "resolve_segments",
     "resolve_style_path",
 ]
@@ -67,6 +74,16 @@ def _kind_word(segments: tuple[str, ...]) -> str:
 
 class LayoutError(ValueError):
     """A layout is malformed, or resolves to a path outside the output directory."""
+
+
+class FolderMissing(LayoutError):
+    """A ``{style_id}_*`` (or ``{actor_id:04d}_*``) segment found no folder for the subject: its
+    file waits for one."""
+
+    def __init__(self, style_id: int, parent: Path, spelled: str | None = None, kind: str = "style") -> None:
+        pattern = f"{spelled if spelled is not None else style_id}_*"
+        super().__init__(f"{kind} {style_id} has no {pattern} folder in {parent}: its file waits for one")
+        self.style_id = style_id
 
 
 def parse_layout(layout: str, id_name: str = "style_id") -> tuple[str, ...]:
@@ -141,7 +158,9 @@ def resolve_segments(output_dir: Path, layout: str, segments: tuple[str, ...], s
         picked = _pick_placeholder(segment)
         if picked is not None:
             spelled = _fill(picked, style_id)
-            name = _pick_style_dir(current, spelled) or spelled
+            name = _pick_style_dir(current, spelled)
+            if name is None:
+                raise FolderMissing(style_id, current, spelled, kind)
         else:
             name = _fill(segment, style_id)
         current = current / name
@@ -201,10 +220,36 @@ def resolve_style_path(output_dir: Path, layout: str, style_id: int) -> Path:
     ``layout`` is relative and split on ``/``. ``{style_id}`` in a segment is replaced by the id.
     A segment that is exactly ``{style_id}_*`` names the first (sorted) existing directory whose
     name starts with ``"<style_id>_"`` (so ``1_*`` finds ``1_ink_intensity`` but never
-    ``11_other``), or ``<style_id>`` when there is none.
+    ``11_other``); when there is none it raises :class:`FolderMissing`.
 
     Raises :class:`LayoutError` for absolute layouts, empty, ``.`` or ``..`` segments, unknown
     placeholders or wildcards, and for any result outside ``output_dir`` once symlinks are
     resolved.
     """
     return resolve_segments(output_dir, layout, parse_layout(layout), style_id)
+
+
+_PLACEHOLDER = "{style_id}"  # the fallback names a style (the actors' fallback is not built)
+
+
+def parse_fallback(template: str) -> str:
+    """Check a fallback path template: ``{style_id}`` once or more, no other placeholder."""
+    if not template or "\x00" in template:
+        raise LayoutError("the fallback is a path such as ../../data/training_versions/{style_id}.json")
+    if _PLACEHOLDER not in template:
+        raise LayoutError(f"fallback {template!r} has no {_PLACEHOLDER}: every style would share one file")
+    rest = template.replace(_PLACEHOLDER, "")
+    if "{" in rest or "}" in rest or "*" in rest:
+        raise LayoutError(f"fallback {template!r}: only the placeholder {_PLACEHOLDER} is supported")
+    if template.endswith("/"):
+        raise LayoutError(f"fallback {template!r} names a folder; it must name the file")
+    return template
+
+
+def resolve_fallback(output_dir: Path, template: str, style_id: int) -> Path:
+    """The fallback file of a style whose folder is missing: the template, absolute or relative to
+    the output directory (it may lead out of it: the deployment's `data/training_versions/<id>.json`
+    sits beside the style folders' tree, not in it)."""
+    sid = _check_style_id(style_id)
+    joined = os.path.join(os.path.abspath(output_dir), template.replace(_PLACEHOLDER, sid))
+    return Path(os.path.normpath(joined))

@@ -115,7 +115,11 @@ class FileState:
         return self.root / "projected"
 
     def _relative(self, path: Path) -> Path:
-        return path.resolve().relative_to(self.output_dir.resolve())
+        resolved = path.resolve()
+        if not resolved.is_relative_to(self.output_dir.resolve()):
+            # A fallback file outside the output folder (CONTRACT §12): kept under its full path.
+            return Path("outside", *resolved.parts[1:])
+        return resolved.relative_to(self.output_dir.resolve())
 
     def _in_files(self, path: Path, suffix: str) -> Path:
         relative = self._relative(path)

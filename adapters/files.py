@@ -12,6 +12,10 @@
 Nothing is written next to the JSON files but the files (and, during a write, its temp file):
 the service's own records live in the state folder (adapters/file_state.py).
 
+Over 350 lines because writing a file, taking in the edit found under the write's lock, and
+moving a style from its fallback file to its folder share that lock and the file's record: split,
+each part would reach into the others' records.
+
 A write that lands while another program writes the same file (the UI does not take our lock)
 loses neither: the old file is swapped out atomically (``renameat2(RENAME_EXCHANGE)``) and, if it
 is not what was read, taken in as an edit; the next write shows both. Where the exchange is not
@@ -39,9 +43,12 @@ from loraledger.adapters.atomic_files import (
 from loraledger.adapters.file_edit_intake import EditIntake
 from loraledger.adapters.file_layout import (
     DEFAULT_LAYOUT,
+    FolderMissing,
     LayoutError,
     named_owner,
+    parse_fallback,
     parse_layout,
+    resolve_fallback,
     resolve_segments,
     resolve_style_path,
 )
@@ -61,6 +68,7 @@ __all__ = [
     "DEFAULT_LAYOUT",
     "EditIntake",
     "FileSink",
+    "FolderMissing",
     "LayoutError",
     "ProjectionFileWriter",
     "ScanResult",
@@ -102,7 +110,10 @@ class ProjectionFileWriter:
 
     ``log_head`` gives where the log ends (``"<log id>:<n>"``): a mark the log does not have (a
     restored backup of the store, another log) does not make a file look newer. ``intake`` takes
-    in edits made by someone else; without it such a file is kept as a backup."""
+    in edits made by someone else; without it such a file is kept as a backup. ``fallback`` is
+    where the file of a style whose ``{style_id}_*`` folder is missing goes (CONTRACT §12); without
+    it that file waits (:class:`FolderMissing`) until the folder appears.
+    """
 
     def __init__(
         self,
@@ -112,9 +123,11 @@ class ProjectionFileWriter:
         state_dir: Path | None = None,
         log_head: Callable[[], str] | None = None,
         intake: EditIntake | None = None,
+        fallback: str | None = None,
         kind: SubjectKind = STYLE,  # whose files: styles' (`{style_id}` layouts) or actors'
     ) -> None:
         self._segments = parse_layout(layout, f"{kind}_id")  # fail at construction, not at first write
+        self.fallback = parse_fallback(fallback) if fallback is not None else None
         self.output_dir = Path(output_dir)
         self.layout = layout
         self.state = FileState(state_dir, self.output_dir) if state_dir is not None else None
@@ -150,8 +163,24 @@ class ProjectionFileWriter:
                 os.unlink(self.mark_path)
 
     def path_for(self, style_id: int) -> Path:
-        """Resolved path of ``style_id``'s file (see :func:`resolve_style_path`)."""
-        return resolve_segments(self.output_dir, self.layout, self._segments, style_id)
+        """Resolved path of ``style_id``'s file (see :func:`resolve_style_path`): the fallback
+        when its folder is missing and a fallback is set; FolderMissing when none is."""
+        try:
+            return resolve_segments(self.output_dir, self.layout, self._segments, style_id)
+        except FolderMissing:
+            if self.fallback is None:
+                raise
+            return resolve_fallback(self.output_dir, self.fallback, style_id)
+
+    def waiting_reason(self, style_id: int) -> str | None:
+        """Why the style's file cannot be written yet (its folder is missing, no fallback is set)."""
+        try:
+            self.path_for(style_id)
+        except FolderMissing as missing:
+            return str(missing)
+        except (LayoutError, OSError):
+            return None  # not waiting: refused, and said so when it is written
+        return None
 
     def read(self, style_id: int) -> bytes | None:
         """Current bytes of ``style_id``'s file, or None when it does not exist."""
@@ -183,7 +212,31 @@ class ProjectionFileWriter:
         if path.parent.resolve() != path.parent:  # a symlink appeared while creating folders
             raise LayoutError(f"{path.parent} changed while it was being created; not writing")
         with self._locked(path):
-            return self._write_locked(style_id, path, data, position)
+            result = self._write_locked(style_id, path, data, position)
+        if self.fallback is not None and result.changed:
+            self._drop_fallback_copy(style_id, path)
+        return result
+
+    def _drop_fallback_copy(self, style_id: int, path: Path) -> None:
+        """The style's folder appeared: the copy this service wrote at the fallback goes (a copy
+        someone else wrote or changed since is left, and said so)."""
+        assert self.fallback is not None
+        old = resolve_fallback(self.output_dir, self.fallback, style_id)
+        if old == path or self.state is None:
+            return
+        with self._locked(old):
+            current = read_or_none(old)
+            if current is None:
+                return
+            record = self.state.read(old)
+            if record.owner != style_id or not record.knows(sha256(current)):
+                log.warning("style %s: %s was not written by this service as it is; left", style_id, old)
+                return
+            os.unlink(old)
+            for kept in (self.state.record_path(old), self.state.written_path(old)):
+                with suppress(FileNotFoundError):
+                    os.unlink(kept)
+        log.info("style %s: its folder appeared; the fallback copy %s was removed", style_id, old)
 
     def _write_locked(self, style_id: int, path: Path, data: bytes, position: str | None) -> WriteResult:
         state = self.state
@@ -321,6 +374,8 @@ class ProjectionFileWriter:
 
     def _owner_by_name(self, path: Path) -> int | None:
         root = self.output_dir.resolve()
+        if not path.is_relative_to(root):
+            return None  # a fallback file outside the tree: its record says whose it is
         return named_owner(self._segments, path.relative_to(root).parts)
 
     def _in_log(self, recorded: str, offered: str) -> bool:

@@ -74,7 +74,10 @@ def actor_from_name(name: str) -> int:
 
 def find_legacy_files(path: Path, style_id: int | None, kind: SubjectKind = STYLE) -> Iterator[LegacyFile]:
     """The files under `path` (a file or a folder tree), each with its subject id (of `kind`) or
-    why it has none."""
+    why it has none.
+
+    `style_id` is the subject of a single file (or of the one directly in the folder given); in a
+    tree of subject folders it picks that subject's folder, and no other file."""
     if path.is_file():
         found = [_inside(path.parent, _styled(path, style_id, kind))]
     elif path.is_dir():
@@ -86,6 +89,8 @@ def find_legacy_files(path: Path, style_id: int | None, kind: SubjectKind = STYL
             for file in sorted(files)
             if file.is_file()
         ]
+        if style_id is not None:
+            found = [file for file in found if file.style_id == style_id]
     else:
         raise FileNotFoundError(f"{path} is neither a file nor a folder")
     yield from _one_file_per_style(found)

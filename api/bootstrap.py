@@ -83,11 +83,6 @@ class Clients:
             raise MissingSetting("LORALEDGER_S3_EVENTS_QUEUE_URL", "to take S3 events from a queue")
         return make_sqs_client(queue_url)
 
-    def folder_sink(self, out_dir: Path, kind: SubjectKind = STYLE) -> FileSink:
-        """Files in a folder of their own, in the live layout of their kind (for `replay`)."""
-        layout = self.settings.actor_output_layout if kind == ACTOR else self.settings.output_layout
-        return FileSink(ProjectionFileWriter(out_dir, layout, kind=kind))
-
     def close(self) -> None:
         if "runpod" in self.__dict__:
             self.runpod.close()
@@ -140,6 +135,7 @@ def _file_writer(
         state_dir=state_dir,
         log_head=partial(log_head, ledger.store),
         intake=FileEditIntake(ledger.file_edits, kind),
+        fallback=settings.output_fallback if kind == STYLE else None,
         kind=kind,
     )
 

@@ -36,6 +36,7 @@ from loraledger.api.cli_support import (
     service,
     settings_for_command,
 )
+from loraledger.api.wording import plural
 from loraledger.domain.parse_duration import parse_duration
 from loraledger.domain.subjects import ACTOR, STYLE, Subject, SubjectKind
 
@@ -232,10 +233,27 @@ def sync(style: StyleOption = None, actor: ActorOption = None, as_json: JsonOpti
     say(
         f"scanned {report.scanned}: {report.matched_pending} completed pending versions, "
         f"{report.matched_synced} matched synced versions, {report.created} created, "
-        f"{report.unchanged} unchanged, {len(report.skipped)} skipped; {report.events} events recorded"
+        f"{report.unchanged} unchanged, {len(report.skipped)} skipped; "
+        f"{plural(report.events, 'event')} recorded"
     )
     for skipped in report.skipped:
         say(f"  skipped {skipped['key']}: {skipped['reason']}")
+    for why in report.waiting.values():
+        say(f"  {why} (LORALEDGER_OUTPUT_FALLBACK says where it goes meanwhile)")
+
+
+@app.command()
+def skipped(style: StyleOption = None, as_json: JsonOption = False) -> None:
+    """List every S3 file a sync passed over (once per key and ETag), with why."""
+    with service() as svc:
+        skips = svc.skipped_files(style)
+    if as_json:
+        print_json({"skipped": skips})
+        return
+    say(plural(len(skips), "skipped file"))
+    for skip in skips:
+        said = f"style {skip['style_id']} {skip['version']}" if skip["style_id"] is not None else "no style"
+        say(f"  {skip['skipped_at']}  {skip['key']} (ETag {skip['etag']}, {said}): {skip['reason']}")
 
 
 @app.command()
@@ -251,9 +269,10 @@ def rebuild(as_json: JsonOption = False) -> None:
     if as_json:
         print_json(rebuild_json(rebuilt, backups))
     else:
-        say(f"wrote {len(styles)} styles: {', '.join(map(str, styles)) or '-'}")
+        say(f"wrote {plural(len(styles), 'style')}: {', '.join(map(str, styles)) or '-'}")
         if actors.styles_written:
-            say(f"wrote {len(actors.styles_written)} actors: {', '.join(map(str, actors.styles_written))}")
+            written = actors.styles_written
+            say(f"wrote {plural(len(written), 'actor')}: {', '.join(map(str, written))}")
     if result.failed:
         fail(f"the files of styles {', '.join(map(str, result.failed))} could not be written (see above)")
     if actors.failed:
@@ -297,12 +316,16 @@ def replay(
     with service() as svc:
         styles = svc.replay(until, out_dir)
         actors = svc.replay_actors(until, out_dir)
+        began = svc.first_event_at() if not styles and not actors else None
     if as_json:
         answer: dict[str, Any] = {"styles": styles, "until": until.isoformat(), "out": str(out_dir)}
         print_json({**answer, "actors": actors} if actors else answer)
-    else:
-        said = f"{len(styles)} styles" + (f" and {len(actors)} actors" if actors else "")
+    elif styles or actors:
+        said = plural(len(styles), "style") + (f" and {plural(len(actors), 'actor')}" if actors else "")
         say(f"wrote {said} as of {until.isoformat()} into {out_dir}")
+    else:
+        since = f"the history begins at {began.isoformat()}" if began else "the history is empty"
+        say(f"no style had a version as of {until.isoformat()} ({since}): nothing written into {out_dir}")
 
 
 @app.command("import")
@@ -333,13 +356,17 @@ def import_(
     else:
         _say_imports(outcomes, "would record" if dry_run else "recorded")
     if not outcomes:
-        fail(f"no training_versions.json found under {path}")
+        fail(f"no training_versions.json{_of_style(style)} found under {path}")
     if refused:
         fail(
             f"{refused} of {len(outcomes)} files refused (see above); the others were recorded"
             if not dry_run
             else f"{refused} of {len(outcomes)} files would be refused"
         )
+
+
+def _of_style(style: int | None) -> str:
+    return "" if style is None else f" of style {style} (a folder named {style} or {style}_<slug>)"
 
 
 def _import_json(outcome: Any) -> dict[str, Any]:
@@ -363,8 +390,8 @@ def _say_imports(outcomes: list[Any], verb: str) -> None:
             continue
         r = outcome.report
         say(
-            f"{outcome.path}: {r.kind} {r.style_id}, {r.versions} versions, {r.imported} imported, "
-            f"{r.merged} merged, {r.already_imported} already imported; {verb} {r.events} events"
+            f"{outcome.path}: {r.kind} {r.style_id}, {plural(r.versions, 'version')}, {r.imported} imported, "
+            f"{r.merged} merged, {r.already_imported} already imported; {verb} {plural(r.events, 'event')}"
         )
         for problem in outcome.problems:
             say(f"  {problem}")
@@ -379,18 +406,21 @@ def doctor(
     actors: ActorsOption = False,
 ) -> None:
     """Report duplicates and inconsistencies in legacy files; writes nothing."""
+    from datetime import UTC
+
     from loraledger.api.facade import check_legacy_files
 
     kind = _kind_of(style, actor, actors)
-    settings_for_command()  # doctor reads no setting, but a bad one is refused by every command
+    settings = settings_for_command()  # the reconcile age, and RunPod when it is configured
     with explained():
-        checks = check_legacy_files(path, actor if actor is not None else style, kind)
+        subject_id = actor if actor is not None else style
+        checks = check_legacy_files(path, subject_id, settings, datetime.now(UTC), kind)
     if not checks:
-        fail(f"no training_versions.json found under {path}")
+        fail(f"no training_versions.json{_of_style(style)} found under {path}")
     if as_json:
         print_json([{"path": str(check.path), "problems": check.problems} for check in checks])
     for check in checks if not as_json else ():
-        state = "ok" if not check.problems else f"{len(check.problems)} problems"
+        state = "ok" if not check.problems else plural(len(check.problems), "problem")
         say(f"{check.path}: {state}")
         for problem in check.problems:
             say(f"  {problem}")

@@ -23,6 +23,7 @@ from loraledger.adapters.file_watch import FileWatcher
 from loraledger.adapters.files import ProjectionFileWriter
 from loraledger.adapters.legacy_files import find_legacy_files, read_legacy_file
 from loraledger.adapters.metrics import timed_run
+from loraledger.adapters.replay_files import MirroredFolderSink
 from loraledger.adapters.s3_sync import sync_bucket
 from loraledger.adapters.store import store_answers, write_refusal
 from loraledger.api.outcomes import log_decision, log_import_outcomes, log_outcome, log_sync_outcomes
@@ -36,12 +37,13 @@ from loraledger.application.queries import Located
 from loraledger.application.reconcile import PendingVersion, ReconcileReport
 from loraledger.application.reports import ReportResult
 from loraledger.application.sync import SyncReport
+from loraledger.domain import doctor
 from loraledger.domain.errors import OwnedFieldError
 from loraledger.domain.legacy import LegacyPlan
 from loraledger.domain.subjects import ACTOR, STYLE, SUBJECT_KINDS, SubjectKind
 from loraledger.domain.times import format_time, parse_time
 from loraledger.domain.training_version import TrainingVersion
-from loraledger.projections.replay import replay
+from loraledger.projections.replay import first_event_at, replay
 from loraledger.projections.runner import SubjectSummary
 from loraledger.projections.writer import CatchUp, ProjectionWriter
 
@@ -108,13 +110,70 @@ class LegacyCheck:
     problems: list[str]
 
 
-def check_legacy_files(path: Path, style_id: int | None, kind: SubjectKind = STYLE) -> list[LegacyCheck]:
-    """Duplicates and inconsistencies of every legacy file under `path`; opens no store."""
+def check_legacy_files(
+    path: Path,
+    style_id: int | None,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+    kind: SubjectKind = STYLE,
+) -> list[LegacyCheck]:
+    """Duplicates and inconsistencies of every legacy file under `path` (styles', or actors' by
+    `kind`); opens no store.
+
+    With `settings` (and `now`), also attempts pending longer than LORALEDGER_RECONCILE_AFTER whose
+    job is unknown or ended (RunPod is asked when it is configured) and entries synced in half,
+    each with the command that fixes it (domain/doctor.py)."""
     checks = []
+    asking = _RunPodAsker(settings) if settings is not None else None
     for found in find_legacy_files(path, style_id, kind):
         read = read_legacy_file(found)
-        checks.append(LegacyCheck(found.path, list(read.errors) + (read.plan.problems if read.plan else [])))
+        problems = list(read.errors) + (read.plan.problems if read.plan else [])
+        if read.plan is not None and settings is not None and asking is not None and now is not None:
+            entries = [raw.data for group in read.plan.groups for raw in group.entries]
+            older_than = settings.effective_reconcile_after
+            says = asking.ask(doctor.jobs_to_ask(entries, now, older_than), problems)
+            findings = doctor.check_entries(
+                read.plan.style_id,
+                entries,
+                now=now,
+                older_than=older_than,
+                runpod_says=says,
+                source=str(path),
+            )
+            problems.extend(finding.line() for finding in findings)
+        checks.append(LegacyCheck(found.path, problems))
+    if asking is not None:
+        asking.close()
     return checks
+
+
+class _RunPodAsker:
+    """RunPod's `/status` for `doctor`, when RunPod is configured (None answers: not asked)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from loraledger.api.bootstrap import Clients  # builds the RunPod client
+
+        configured = settings.runpod_endpoint_id and settings.runpod_api_key is not None
+        self.clients = Clients(settings) if configured else None
+
+    def ask(self, jobs: list[str], problems: list[str]) -> dict[str, str | None] | None:
+        if self.clients is None:
+            return None
+        from loraledger.application.reconcile import StatusUnreadable
+
+        says: dict[str, str | None] = {}
+        for job in jobs:
+            try:
+                report = self.clients.runpod_status.status(job)
+            except StatusUnreadable as error:
+                problems.append(f"RunPod could not be asked about job {job}: {error}")
+                continue
+            says[job] = report.status if report is not None else doctor.GONE
+        return says
+
+    def close(self) -> None:
+        if self.clients is not None:
+            self.clients.close()
 
 
 class Service:
@@ -184,14 +243,21 @@ class Service:
         return Rebuilt(**{part.name: getattr(styles, part.name) for part in fields(CatchUp)}, actors=actors)
 
     def replay(self, until: datetime, out_dir: Path) -> list[int]:
-        """The styles' files as they were at `until` into `out_dir` (see replay_actors)."""
+        """The files as they were at `until`, at their live paths under `out_dir` (made even when
+        no style had a version then); the actors' are replay_actors'."""
         check_replay_target(Path(self.settings.output_dir), out_dir)
-        return replay(self.ledger.store, until, self.clients.folder_sink(out_dir))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return replay(self.ledger.store, until, MirroredFolderSink(self.files, out_dir))
+
+    def first_event_at(self) -> datetime | None:
+        """When the history begins (None: it is empty)."""
+        return first_event_at(self.ledger.store)
 
     def replay_actors(self, until: datetime, out_dir: Path) -> list[int]:
         """The actors' files as they were at `until`, into `out_dir` in the actors' layout."""
         check_replay_target(Path(self.settings.output_dir), out_dir)
-        return replay(self.ledger.store, until, self.clients.folder_sink(out_dir, ACTOR), ACTOR)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return replay(self.ledger.store, until, MirroredFolderSink(self.actor_files, out_dir), ACTOR)
 
     # ------------------------------------------------------------------ commands
 
@@ -209,6 +275,8 @@ class Service:
         """Record the request, ask RunPod, record its answer; returns the version's entry."""
         from loraledger.adapters.training_start import start_training  # with the RunPod client
 
+        # A version that cannot be started is a 409 whatever the settings (before they are needed).
+        self.ledger.start.check_startable(style_id, version_name, kind)
         webhook_url = self.settings.webhook_url()
         runpod = self.clients.runpod
         try:
@@ -335,6 +403,7 @@ class Service:
             )
         self.projection.after_command(report.styles, before, texts)
         self.actor_projection.after_command(report.actors, before, actor_texts)
+        report.waiting = {s: why for s in sorted(report.styles) if (why := self.files.waiting_reason(s))}
         log_sync_outcomes(report)
         return report
 
@@ -437,6 +506,10 @@ class Service:
         """The subject's `training_versions.json` text; None when it has no version."""
         return self._projection(kind).document(style_id)
 
+    def skipped_files(self, style_id: int | None = None) -> list[dict[str, Any]]:
+        """Every S3 file a sync passed over, once per (key, ETag), oldest first (CONTRACT §12)."""
+        return [skip.as_dict() for skip in self.ledger.queries.skipped_files(style_id)]
+
     def unmatched(self) -> list[dict[str, Any]]:
         """Webhooks parked for jobs the service does not know (CONTRACT §9), newest first."""
         return [
@@ -469,6 +542,10 @@ class Service:
     def locate(self, text: str) -> Located | None:
         """The version a job id, model name, S3 key or LoRA URL names, if any."""
         return self.ledger.queries.locate(text)
+
+    def parked_reports(self, text: str) -> int:
+        """Reports of the job `text` names parked for want of its version (a search that missed)."""
+        return self.ledger.queries.parked_reports(text)
 
     def live_stamp(self, style_id: int | None = None) -> str:
         """Changes with every new event (on that style, when given): open pages poll it."""

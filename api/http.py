@@ -45,6 +45,7 @@ from loraledger.api.schemas import (
     HealthAnswer,
     RebuildAnswer,
     ReconcileReport,
+    SkippedFiles,
     SyncReport,
     TrainingVersionsDocument,
     UnmatchedDeliveries,
@@ -254,6 +255,22 @@ def sync_s3(service: ServiceDep, body: Annotated[SyncRequest | None, Body()] = N
     )
     answer["backups"] = [str(path) for path in service.take_backups()]
     return answer
+
+
+@router.get(
+    "/sync/skipped",
+    operation_id="listSkippedFiles",
+    response_model=SkippedFiles,
+    response_model_exclude_unset=True,
+    responses=error_responses(422, 503),
+)
+def skipped_files(
+    service: ServiceDep,
+    style_id: Annotated[
+        str | None, Query(pattern=STYLE_ID_PATTERN, description="only the files named for this style")
+    ] = None,
+) -> dict[str, Any]:
+    return {"skipped": service.skipped_files(style_of(style_id) if style_id is not None else None)}
 
 
 # The file's own bytes (a Response, never re-serialised), described by its schema.

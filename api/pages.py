@@ -82,7 +82,9 @@ def search(
 ) -> Response:
     located = service.locate(q)
     if located is None:
-        return _subjects(service, reader, service.live_stamp(), query=q, not_found=True, status_code=404)
+        parked = service.parked_reports(q)
+        stamp = service.live_stamp()
+        return _subjects(service, reader, stamp, query=q, not_found=True, parked=parked, status_code=404)
     target = f"/ui/styles/{located.style_id}/versions/{located.version_name}?found={quote(located.found_as)}"
     return RedirectResponse(target, status_code=303)
 

@@ -12,6 +12,7 @@ from uuid import UUID
 from eventsourcing.domain import CanMutateAggregate
 
 from loraledger.adapters.redaction import escape_controls
+from loraledger.api.wording import plural
 from loraledger.application.reconcile import ReconcileReport
 from loraledger.application.reports import ReportResult
 from loraledger.application.sync import SyncReport
@@ -60,7 +61,7 @@ def history_text(history: dict[str, Any]) -> str:
     the text has no line breaks and no escape sequences but ours."""
     kind = ACTOR if "actor_id" in history else STYLE
     subject = f"{kind} {history[f'{kind}_id']}"
-    lines = [f"{subject} {history['version']}: {len(history['events'])} events"]
+    lines = [f"{subject} {history['version']}: {plural(len(history['events']), 'event')}"]
     for event in history["events"]:
         data = event["data"]
         headline = ", ".join(
@@ -109,6 +110,12 @@ def sync_report_json(report: SyncReport) -> dict[str, Any]:
         "unchanged": report.unchanged,
         "skipped": [dict(skipped) for skipped in report.skipped],
         "decisions": [decision.as_dict() for decision in report.decisions],
+        # Only when a style's file waits for its folder (CONTRACT §12): the report is otherwise as it was.
+        **(
+            {"waiting": [{"style_id": s, "reason": why} for s, why in report.waiting.items()]}
+            if report.waiting
+            else {}
+        ),
     }
 
 

@@ -185,9 +185,7 @@ class VersionHistory(Answer):
 ReportHandled = Literal["applied", "repeat", "ignored", "unmatched", "running"]
 
 
-class ActorVersionHistory(Answer):
-    """Every event of one version of an actor, oldest first (CONTRACT §8)."""
-
+class ActorVersionHistory(Answer):  # an actor's version's events, oldest first (CONTRACT §8)
     actor_id: int
     version: str = Field(examples=["V6"])
     events: list[HistoryEvent]
@@ -208,6 +206,28 @@ class SkippedKey(Answer):
     reason: str
 
 
+class SkippedFile(Answer):
+    """One S3 file a sync passed over, recorded once per (key, ETag)."""
+
+    key: str = Field(description="the full S3 key")
+    etag: str
+    reason: str
+    rule: str = Field(examples=["no-match:version-supplied-by-another-file"])
+    source: str = Field(examples=["s3-sync"])
+    style_id: int | None = Field(description="null when the key names no style")
+    version: str | None = Field(description="the version the file is named for, when it names one")
+    skipped_at: str = Field(examples=["2025-10-14T05:55:19.167Z"])
+
+
+class SkippedFiles(Answer):
+    skipped: list[SkippedFile] = Field(description="oldest first")
+
+
+class WaitingFile(Answer):
+    style_id: int
+    reason: str
+
+
 class SyncReport(Answer):
     scanned: int = Field(description="objects listed under the prefix")
     matched_pending: int
@@ -216,6 +236,9 @@ class SyncReport(Answer):
     unchanged: int
     skipped: list[SkippedKey]
     decisions: list[Decision]
+    waiting: list[WaitingFile] = absent(
+        "styles whose file waits for its `{style_id}_*` folder (no LORALEDGER_OUTPUT_FALLBACK)"
+    )
     backups: list[str] = Field(description="copies kept of files someone else had changed")
 
 

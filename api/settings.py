@@ -19,7 +19,7 @@ from urllib.parse import quote, unquote, urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from loraledger.adapters.file_layout import DEFAULT_ACTOR_LAYOUT, parse_layout
+from loraledger.adapters.file_layout import DEFAULT_ACTOR_LAYOUT, parse_fallback, parse_layout
 from loraledger.adapters.s3_listing import default_lora_url_base
 from loraledger.domain.parse_duration import parse_duration
 
@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./loraledger.db"
     output_dir: str = "./styles"
     output_layout: str = "{style_id}/training_versions.json"
+    output_fallback: str | None = None  # a style's file when its `{style_id}_*` folder is missing
     state_dir: str | None = None  # the service's own records of the files: see effective_state_dir
     s3_bucket: str | None = None
     s3_prefix: str = ""
@@ -148,6 +149,11 @@ class Settings(BaseSettings):
     def _actor_layout(cls, value: str) -> str:
         parse_layout(value, "actor_id")
         return value
+
+    @field_validator("output_fallback")
+    @classmethod
+    def _fallback(cls, value: str | None) -> str | None:
+        return parse_fallback(value) if value else None  # LayoutError says what is accepted
 
     @field_validator("runpod_endpoint_id")
     @classmethod

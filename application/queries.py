@@ -19,6 +19,7 @@ from loraledger.application.store import LedgerStore
 from loraledger.domain.entry_changes import FieldChange, entry_changes
 from loraledger.domain.indexes import JobIndex
 from loraledger.domain.naming import NameRejected, parse_lora_key, parse_model_name, version_number
+from loraledger.domain.skips import SkippedFile
 from loraledger.domain.subjects import STYLE, SubjectKind
 from loraledger.domain.training_version import TrainingVersion
 
@@ -70,6 +71,10 @@ class Queries:
     def entry(self, style_id: int, version_name: str, kind: SubjectKind = STYLE) -> dict[str, Any]:
         """The version's entry as the file shows it. UnknownVersion if it has none."""
         return self.store.require_version(style_id, version_name, kind).document_entry()
+
+    def skipped_files(self, style_id: int | None = None) -> list[SkippedFile]:
+        """Every S3 file a sync passed over (once per key and ETag), oldest first."""
+        return self.store.skipped_files().listed(style_id)
 
     def unmatched(self) -> list[dict[str, Any]]:
         """Webhooks parked for jobs no version claims yet (CONTRACT §9), one item per job, most
@@ -155,6 +160,14 @@ class Queries:
             ):
                 return Located(model.style_id, model.version_name, found_as)
         return None
+
+    def parked_reports(self, text: str) -> int:
+        """How many reports of the job `text` names wait, parked, for a version with that job id."""
+        searched = text.strip()
+        if not searched or len(searched) > MAX_SEARCH_LENGTH:
+            return 0
+        job = self.store.find_job(searched)
+        return 0 if job is None or job.is_assigned else len(job.waiting_reports)
 
 
 def _name_candidates(text: str) -> list[tuple[str, str]]:

@@ -16,7 +16,9 @@ from loraledger.domain.decisions import Decision, Rule, SyncOutcome
 from loraledger.domain.indexes import StyleIndex
 from loraledger.domain.naming import ModelName, NameRejected, parse_lora_key
 from loraledger.domain.observations import S3Change
+from loraledger.domain.skips import SkippedFile
 from loraledger.domain.subjects import ACTOR, STYLE, SubjectKind
+from loraledger.domain.times import format_time
 from loraledger.domain.training_version import TrainingVersion
 from loraledger.domain.urls import lora_url
 
@@ -53,6 +55,8 @@ class S3EventCommands(UseCase):
         try:
             model = parse_lora_key(key, kind)
         except NameRejected as rejected:
+            if change.kind == "created":
+                self._record_not_named(change, rejected.reason)
             return ChangeResult(ChangeOutcome.SKIPPED, key, rejected.reason, kind=kind)
 
         def command() -> ChangeResult:
@@ -71,8 +75,9 @@ class S3EventCommands(UseCase):
         if url_base is None:
             raise ValueError("S3 events need the LoRA URL base (LORALEDGER_S3_BUCKET or _LORA_URL_BASE)")
         sync = SyncCommands(self.store, self.config, self.clock, self.new_id)
-        synced = sync.match_files(index, [(change.lora, model)], url_base, "s3-event")
-        self.store.save_all(index, *synced.versions)
+        listed = self.store.skipped_files()
+        synced = sync.match_files(index, [(change.lora, model)], url_base, "s3-event", listed)
+        self.store.save_all(index, *synced.versions, listed if listed.has_new_skips else None)
         result = ChangeResult(
             ChangeOutcome.RECORDED if synced.events else ChangeOutcome.UNCHANGED,
             change.lora.key,
@@ -87,6 +92,27 @@ class S3EventCommands(UseCase):
         elif not synced.events and not synced.decisions:
             result.reason = "the file is already recorded with this ETag"
         return result
+
+    def _record_not_named(self, change: S3Change, reason: str) -> None:
+        """A created key that names no LoRA: recorded once per (key, ETag) with why (CONTRACT §12)."""
+        skip = SkippedFile(
+            key=change.lora.key,
+            etag=change.lora.etag,
+            reason=reason,
+            rule=Rule.NOT_A_LORA_NAME,
+            source="s3-event",
+            style_id=None,
+            version=None,
+            skipped_at=format_time(self.clock()),
+        )
+
+        def command() -> None:
+            listed = self.store.skipped_files()
+            listed.record([skip])
+            if listed.has_new_skips:
+                self.store.save_all(listed)
+
+        self.store.retrying(command)
 
     def _removed(self, index: StyleIndex, change: S3Change, model: ModelName) -> ChangeResult:
         key = change.lora.key

@@ -31,6 +31,15 @@ class TrainingRequest:
 
 
 class StartCommands(UseCase):
+    def check_startable(self, style_id: int, version_name: str | None, kind: SubjectKind = STYLE) -> None:
+        """What `request` would refuse about the version itself (a bad name: NameRejected; a
+        pending or completed version: VersionConflict), asked before anything else is needed."""
+        style_id = parse_subject_id(style_id, kind)
+        if version_name is not None:
+            name = parse_version_name(version_name)
+            version = self.store.find_version(style_id, name, kind)
+            policies.check_startable(style_id, name, version.status if version else None, kind)
+
     def request(
         self,
         style_id: int,

@@ -23,6 +23,7 @@ from eventsourcing.persistence import IntegrityError
 from loraledger.domain.errors import UnknownVersion
 from loraledger.domain.indexes import JobIndex, StyleIndex, job_index_id, style_index_id
 from loraledger.domain.naming import version_number
+from loraledger.domain.skips import SKIPPED_FILES_ID, SkippedFiles
 from loraledger.domain.subjects import STYLE, SubjectKind
 from loraledger.domain.training_version import TrainingVersion, version_id
 
@@ -126,6 +127,10 @@ class LedgerStore(Application[UUID]):
 
     def job_index(self, job_id: str) -> JobIndex:
         return self.find_job(job_id) or JobIndex.open(job_id)
+
+    def skipped_files(self) -> SkippedFiles:
+        found = self.find(SKIPPED_FILES_ID)
+        return found if isinstance(found, SkippedFiles) else SkippedFiles.open()
 
     def version_names(self, style_id: int, kind: SubjectKind = STYLE) -> list[str]:
         """The subject's versions, newest first; empty for a subject with no history."""

@@ -4,6 +4,9 @@ Styles' files and actors' files (listed under their own prefix) go through the s
 each within its own subject: style 6 and actor 6 never see each other's versions.
 
 A re-sync with nothing new reads one StyleIndex per style (its files' ETags) and records nothing.
+Every file passed over is recorded once per (key, ETag) in the SkippedFiles list, saved with the
+batch that decided it (a key that is no LoRA name: in a transaction of its own at the end), and
+on the version it names when that version already has its LoRA.
 A style with new files has its index and each of its versions read once, from the store (not
 through the aggregate cache, whose copies a one-pass read does not need). Styles are saved
 together, about SYNC_BATCH_FILES files per transaction: a run that stops part-way has recorded
@@ -13,16 +16,19 @@ whole batches, and the next run takes the rest (their ETags are not recorded yet
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from loraledger.application.context import UseCase
-from loraledger.domain.decisions import Decision, Source, SyncOutcome
+from loraledger.domain.decisions import Decision, Rule, Source, SyncOutcome
 from loraledger.domain.indexes import StyleIndex
 from loraledger.domain.matching import StyleCandidates, match_lora_file
 from loraledger.domain.naming import ModelName, NameRejected, parse_lora_key
 from loraledger.domain.observations import LoraObject
+from loraledger.domain.skips import SkippedFile, SkippedFiles
 from loraledger.domain.subjects import ACTOR, STYLE, Subject
+from loraledger.domain.times import format_time
 from loraledger.domain.training_version import TrainingVersion
 
 if TYPE_CHECKING:
@@ -52,6 +58,7 @@ class SyncReport:
     decisions: list[Decision] = field(default_factory=list)
     styles: set[int] = field(default_factory=set)
     events: int = 0
+    waiting: dict[int, str] = field(default_factory=dict)  # styles whose file waits for its folder
     actors: set[int] = field(default_factory=set)  # the actors touched
 
 
@@ -74,6 +81,7 @@ class SyncCommands(UseCase):
         """
         report = SyncReport()
         by_subject: dict[Subject, SubjectFiles] = {}
+        not_named: list[SkippedFile] = []
         one_subject = only_style is not None or only_actor is not None
         for kind, listed in ((STYLE, objects), (ACTOR, actor_objects)):
             only = only_actor if kind == ACTOR else only_style
@@ -85,6 +93,18 @@ class SyncCommands(UseCase):
                     model = parse_lora_key(lora.key, kind)
                 except NameRejected as rejected:
                     report.skipped.append({"key": lora.key, "reason": rejected.reason})
+                    not_named.append(
+                        SkippedFile(
+                            key=lora.key,
+                            etag=lora.etag,
+                            reason=rejected.reason,
+                            rule=Rule.NOT_A_LORA_NAME,
+                            source="s3-sync",
+                            style_id=None,
+                            version=None,
+                            skipped_at="",  # set when recorded
+                        )
+                    )
                     continue
                 if only is None or model.style_id == only:
                     by_subject.setdefault(Subject(kind, model.style_id), []).append((lora, model))
@@ -102,7 +122,21 @@ class SyncCommands(UseCase):
             self._run_batch(batch, url_base, report, on_saved)
             if progress is not None:
                 progress(batch_files)
+        if not_named:
+            report.events += self._record_not_named(not_named)
         return report
+
+    def _record_not_named(self, skips: list[SkippedFile]) -> int:
+        """Keys that name no LoRA: their ETag is never recorded on a style, so each sync sees them
+        again; the SkippedFiles list records each (key, ETag) once."""
+
+        def attempt() -> int:
+            listed = self.store.skipped_files()
+            at = format_time(self.clock())
+            listed.record(replace(skip, skipped_at=at) for skip in skips)
+            return self.store.save_all(listed) if listed.has_new_skips else 0
+
+        return self.store.retrying(attempt)
 
     def _run_batch(
         self,
@@ -114,20 +148,30 @@ class SyncCommands(UseCase):
         """Match a batch of styles and save them in one transaction (again on fresh state after a
         concurrent writer's conflict); the report takes them once they are saved."""
 
-        def attempt() -> list[StyleSync]:
-            synced = [self._sync_style(subject, files, url_base) for subject, files in batch]
-            self.store.save_all(*(aggregate for style in synced for aggregate in style.aggregates))
-            return synced
+        def attempt() -> tuple[list[StyleSync], int]:
+            listed = self.store.skipped_files()
+            synced = [self._sync_style(subject, files, url_base, listed) for subject, files in batch]
+            skipping = listed if listed.has_new_skips else None
+            skip_events = len(listed.pending_events) if skipping else 0
+            self.store.save_all(*(aggregate for style in synced for aggregate in style.aggregates), skipping)
+            return synced, skip_events
 
-        for style in self.store.retrying(attempt):
+        synced, skip_events = self.store.retrying(attempt)
+        report.events += skip_events
+        for style in synced:
             style.report_into(report)
             if style.events and on_saved is not None:
                 on_saved(style.subject.id, style.versions)
 
     def _sync_style(
-        self, subject: Subject, files: Sequence[tuple[LoraObject, ModelName]], url_base: str
+        self,
+        subject: Subject,
+        files: Sequence[tuple[LoraObject, ModelName]],
+        url_base: str,
+        listed: SkippedFiles,
     ) -> StyleSync:
-        return self.match_files(self.store.style_index(subject.id, subject.kind), files, url_base, "s3-sync")
+        index = self.store.style_index(subject.id, subject.kind)
+        return self.match_files(index, files, url_base, "s3-sync", listed)
 
     def match_files(
         self,
@@ -135,8 +179,11 @@ class SyncCommands(UseCase):
         files: Sequence[tuple[LoraObject, ModelName]],
         url_base: str,
         source: Source,
+        listed: SkippedFiles | None = None,
     ) -> StyleSync:
-        """One subject's files through the two passes (not saved: the caller saves what it returns)."""
+        """One subject's files through the two passes (not saved: the caller saves what it returns).
+        Each file passed over that `listed` does not hold yet is recorded there, and on the version
+        it names when that version exists."""
         subject = index.subject
         fresh = [(lora, model) for lora, model in files if index.file_etags.get(lora.key) != lora.etag]
         synced = StyleSync(subject, unchanged=len(files) - len(fresh))
@@ -146,11 +193,18 @@ class SyncCommands(UseCase):
         candidates = StyleCandidates(v.facts() for v in versions.values())
         now = self.clock()
         counts = synced.counts
+        skips: list[SkippedFile] = []
         for lora, model in fresh:
             decided = match_lora_file(lora, model, candidates, lora_url(url_base, lora.key), None, source)
             synced.decisions.append(decided.decision)
             if decided.outcome == SyncOutcome.SKIP:
-                synced.skipped.append({"key": lora.key, "reason": f"{model.version_name}: {decided.reason}"})
+                reason = f"{model.version_name}: {decided.reason}"
+                synced.skipped.append({"key": lora.key, "reason": reason})
+                if listed is not None and not listed.holds(lora.key, lora.etag):
+                    skips.append(_skip_of(model, lora, decided.decision, reason, now))
+                    concerned = versions.get(model.version_name)
+                    if concerned is not None:
+                        concerned.record_skipped_file(decided, lora, now)
                 continue
             name = decided.version_name
             assert name is not None
@@ -166,6 +220,8 @@ class SyncCommands(UseCase):
         # An empty file's ETag is not recorded: it is skipped (and reported) on every sync until
         # the real file replaces it, and a style that only has empty files gets no index at all.
         recorded = {lora.key: lora.etag for lora, _ in fresh if lora.size > 0}
+        if listed is not None:
+            listed.record(skips)
         index.add_versions(list(versions))
         index.record_files(recorded)
         synced.versions = list(versions.values())
@@ -173,6 +229,21 @@ class SyncCommands(UseCase):
         synced.aggregates.extend(synced.versions)
         synced.events = sum(len(aggregate.pending_events) for aggregate in synced.aggregates)
         return synced
+
+
+def _skip_of(
+    model: ModelName, lora: LoraObject, decision: Decision, reason: str, at: datetime
+) -> SkippedFile:
+    return SkippedFile(
+        key=lora.key,
+        etag=lora.etag,
+        reason=reason,
+        rule=decision.rule,
+        source=decision.source,
+        style_id=model.style_id,
+        version=model.version_name,
+        skipped_at=format_time(at),
+    )
 
 
 @dataclass(slots=True)

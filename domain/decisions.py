@@ -117,6 +117,7 @@ class Rule:
     CREATED = "no-match:created"
     OTHER_FILE_OF_VERSION = "no-match:version-supplied-by-another-file"
     EMPTY_FILE = "skipped:empty-file"
+    NOT_A_LORA_NAME = "skipped:key-is-not-a-lora-name"
     # S3 event notifications (a created file goes through the sync rules above)
     FILE_REMOVED = "s3-event:file-removed"
     # Webhook and reconcile

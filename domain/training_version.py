@@ -9,7 +9,7 @@ each refuses (with a domain error, recording nothing) what the version's state d
 The rules never ask for a refused transition: the guards use the same predicates as the rules.
 What each event does to the entry is in domain/version_entry.py.
 
-Over 350 lines because the fourteen events stay nested in the class, each beside its guarded
+Over 350 lines because the fifteen events stay nested in the class, each beside its guarded
 transition: the library registers their stored topics from the class body, and the projection
 recognises them by qualified name, so they cannot move to a module of their own.
 """
@@ -352,6 +352,34 @@ class TrainingVersion(Aggregate):
             lora_url=decided.lora_url,
             completes=decided.outcome == SyncOutcome.COMPLETE,
             synced_at=format_time(at),
+            decision=decided.decision.as_dict(),
+        )
+
+    class LoraSkipped(Aggregate.Event):
+        """Another LoRA file named for this version, passed over (it has its LoRA): changes nothing."""
+
+        TOPIC: ClassVar[str] = "loraledger:TrainingVersion.LoraSkipped"
+        key: str
+        etag: str
+        size: int
+        last_modified: str
+        reason: str
+        skipped_at: str
+        decision: dict[str, Any]
+
+    def record_skipped_file(self, decided: SyncDecision, lora: LoraObject, at: datetime) -> None:
+        """A file named for this version that the sync passed over, with why (once per ETag:
+        the caller records each skip once)."""
+        if decided.outcome != SyncOutcome.SKIP or decided.version_name != self.version_name:
+            raise self._refuse(f"{lora.key}: a file decided {decided.outcome} is not a skip of this version")
+        self.trigger_event(
+            self.LoraSkipped,
+            key=lora.key,
+            etag=lora.etag,
+            size=lora.size,
+            last_modified=format_time(lora.last_modified),
+            reason=decided.reason or "passed over",
+            skipped_at=format_time(at),
             decision=decided.decision.as_dict(),
         )
 

@@ -13,6 +13,14 @@ from loraledger.projections.sinks import DocumentSink
 from loraledger.projections.training_versions import StyleDocuments
 
 
+def first_event_at(log: Application[UUID]) -> datetime | None:
+    """The time of the log's first event (None for an empty log)."""
+    for _, events in read_batches(log, 0):
+        for event in events:
+            return event.timestamp
+    return None
+
+
 def replay(
     log: Application[UUID], until: datetime | None, sink: DocumentSink, kind: SubjectKind = STYLE
 ) -> list[int]:

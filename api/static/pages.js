@@ -49,6 +49,10 @@ function followLive() {
     busy = true;
     try {
       const answer = await fetch(liveUrl, { credentials: "same-origin", cache: "no-store" });
+      if (answer.status === 401) {
+        if (state) { state.textContent = "Live updates paused: sign in again to resume"; state.classList.add("lost"); }
+        return;
+      }
       if (!answer.ok) throw new Error(String(answer.status));
       const { stamp } = await answer.json();
       if (stamp !== body.dataset.stamp) {

@@ -125,3 +125,19 @@ def test_at_phone_width_nothing_is_wider_than_the_screen(server: LedgerServer, p
         open_ui(page, server, path)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{path} is {overflow}px wider than a phone"
+
+
+def test_the_file_as_it_was_shows_what_changed_since(server: LedgerServer, page: Page) -> None:
+    job_id = server.started_job(1, "V9", parameters=PARAMETERS)
+    then = page.evaluate("new Date().toISOString()")  # after the start, before the webhook
+    assert server.stub.complete(job_id).status_codes == [200]
+
+    open_ui(page, server, "/ui/styles/1")
+    page.get_by_label("Show the file as it was at").fill(then)
+    page.get_by_role("button", name="Show").click()
+
+    expect(page).to_have_url(re.compile(r"/ui/styles/1\?at="))
+    changes = page.locator("ul.changes")
+    expect(changes).to_contain_text("V9")
+    expect(changes).to_contain_text("completedAt")
+    expect(page.locator("table.versions")).to_contain_text("pending")

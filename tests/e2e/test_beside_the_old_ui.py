@@ -4,7 +4,8 @@ The 13 real `training_versions.json` files of the deployment being replaced, in 
 `resources/style_images/<id>_<slug>/` tree, a bucket holding their LoRAs, the real server. The
 old UI edits, deletes and adds a pending entry (read, change, write back in place, as it does),
 while starts, webhooks and syncs arrive. At the end the files hold every change from both sides,
-each version's history explains each change, and the tree holds nothing new but JSON files.
+each version's history explains each change, every S3 file no sync took is recorded once with why,
+and the tree holds nothing new but JSON files (a new style without its folder included).
 """
 
 from __future__ import annotations
@@ -22,6 +23,13 @@ from tests.e2e.conftest import FILE_FRESHNESS, S3_PREFIX, LedgerServer, ServerFa
 LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "legacy"
 STYLE_FILE = re.compile(r"style_(\d+)_(.+)\.json")
 UI_JOB_ID = "7e1d2c3b-4a59-4687-9a1b-2c3d4e5f6a7b-u1"
+# Files of their bucket that no sync takes: two names that are no LoRA name, and the legacy-spelled
+# twin of style 1's V8, whose LoRA came from its training (so the twin is passed over).
+PASSED_OVER = {
+    S3_PREFIX + "Style_2_VV9.safetensors": "skipped:key-is-not-a-lora-name",
+    S3_PREFIX + "style_1_vV13_final.safetensors": "skipped:key-is-not-a-lora-name",
+    S3_PREFIX + "style_1_v8.safetensors": "no-match:version-supplied-by-another-file",
+}
 Versions = list[dict[str, Any]]
 
 
@@ -105,7 +113,7 @@ def test_the_old_ui_and_the_service_write_the_same_tree_and_nothing_is_lost(
         },
         start=False,
     )
-    for key in sorted(their_loras(styles)):
+    for key in sorted(their_loras(styles) | set(PASSED_OVER)):
         server.bucket.put(key, b"lora")
     assert server.cli("import", str(styles)).returncode == 0
     server.start()
@@ -141,7 +149,9 @@ def test_the_old_ui_and_the_service_write_the_same_tree_and_nothing_is_lost(
 
     ui_writes(styles, 1, start_v9)
     server.bucket.put(S3_PREFIX + "style_2_vV3.safetensors", b"lora")
-    server.sync()  # a sync arrives meanwhile
+    server.bucket.put(S3_PREFIX + "style_200_vV1.safetensors", b"lora")  # a style with no folder yet
+    meanwhile = server.sync()  # a sync arrives meanwhile
+    assert [w["style_id"] for w in meanwhile["waiting"]] == [200]  # never written into a bare 200/
     wait_for(lambda: len(file_edits(server, 1, "V9")) == 2, FILE_FRESHNESS, "the UI's start adopted")
     body = {"id": UI_JOB_ID, "status": "COMPLETED", "output": {"status": "success"}}
     assert server.post_webhook(body).status_code == 200
@@ -184,6 +194,18 @@ def test_the_old_ui_and_the_service_write_the_same_tree_and_nothing_is_lost(
         if event["type"] == "EditedInFile" and event["data"]["refused"]
     }
     assert {str(p) for p in set(state.rglob("*.bak")) - imported_copies} == named_copies
+
+    # Every file no sync took is recorded once, with why, however many syncs saw it; V8's history
+    # has its twin; the command line lists the same.
+    skipped = server.client.get("/sync/skipped").json()["skipped"]
+    assert {s["key"]: s["rule"] for s in skipped} == PASSED_OVER and len(skipped) == len(PASSED_OVER)
+    (twin,) = [e for e in server.history(1, "V8") if e["type"] == "LoraSkipped"]
+    assert (
+        twin["data"]["key"] == S3_PREFIX + "style_1_v8.safetensors"
+        and twin["decision"]["source"] == "s3-sync"
+    )
+    listed = server.cli("skipped", "--json")
+    assert listed.returncode == 0 and json.loads(listed.stdout) == {"skipped": skipped}, listed.stderr
 
     # The deleted version comes back by PATCH, as the contract says.
     assert server.client.patch("/styles/5/versions/V1", json={"hidden": False}).status_code == 200

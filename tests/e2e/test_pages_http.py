@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.e2e.conftest import LedgerServer, ServerFactory
+from tests.e2e.conftest import FIXTURES, LedgerServer, ServerFactory
 
 HOSTILE = '<script>alert("x")</script>'
 TOKEN = "pages-http-token-41c9"
@@ -157,3 +157,29 @@ def test_hostile_addresses_never_answer_500_nor_echo_markup(server: LedgerServer
     response = server.client.get(path)
     assert response.status_code < 500, (path, response.status_code, response.text[:500])
     assert "<script>" not in response.text.replace('<script src="/ui/static/pages.js" defer></script>', "")
+
+
+@pytest.mark.postgres
+def test_the_pages_read_a_postgresql_store_too(make_server: ServerFactory) -> None:
+    server = make_server(postgres=True)
+    job_id = server.started_job(4, "V2", description="on postgres")
+    assert server.stub.complete(job_id).status_codes == [200]
+
+    assert "style 4" in server.client.get("/ui/").text
+    timeline = server.client.get("/ui/styles/4/versions/V2").text
+    assert 'data-type="TrainingCompleted"' in timeline and "on postgres" in timeline
+    located = server.client.get("/ui/search", params={"q": job_id})
+    assert located.headers["location"].startswith("/ui/styles/4/versions/V2")
+    assert (
+        "What changed since" in server.client.get("/ui/styles/4", params={"at": "2000-01-01T00:00:00Z"}).text
+    )
+
+
+def test_a_search_for_a_job_whose_webhook_is_parked_says_so(server: LedgerServer) -> None:
+    body = json.loads(next((FIXTURES / "runpod").glob("other_job_completed_*.json")).read_text())
+    assert server.post_webhook(body).status_code == 202
+
+    response = server.client.get("/ui/search", params={"q": body["id"]})
+
+    assert response.status_code == 404
+    assert "waits, parked" in response.text and "(1 report)" in response.text

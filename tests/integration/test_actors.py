@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from loraledger.adapters.file_layout import FolderMissing
 from loraledger.api.bootstrap import open_service
 from loraledger.api.facade import Service
 from loraledger.api.settings import Settings
@@ -118,7 +119,8 @@ def test_the_padded_layout_picks_the_existing_actor_folder_and_never_another_act
         == (root / "data" / "actors" / "0006_european_20_female" / DOCUMENT).resolve()
     )
     assert service.actor_files.path_for(60) == (root / "data" / "actors" / "0060_other" / DOCUMENT).resolve()
-    assert service.actor_files.path_for(12345).parent.name == "12345"
+    with pytest.raises(FolderMissing, match="actor 7 has no 0007_\\* folder"):
+        service.actor_files.path_for(7)  # the file waits for its folder, as a style's does
 
 
 def test_style_6_and_actor_6_imported_into_one_store_keep_their_own_files_and_histories(

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from loraledger.adapters.store import postgres_connection, store_env
@@ -23,6 +24,7 @@ from loraledger.api.bootstrap import open_service
 from loraledger.api.facade import Service
 from loraledger.api.settings import Settings
 from tests.support.commands import loraledger_command
+from tests.support.runpod_stub import RunPodStub
 from tests.support.s3_server import S3Bucket
 from tests.support.stores import drop_schema, fresh_postgres_url
 
@@ -274,6 +276,31 @@ def test_replay_until_a_time_writes_the_files_as_they_were_then(s3_cli: Cli, s3_
     assert next(now_out.rglob(DOCUMENT)).read_bytes() == path.read_bytes()
 
 
+def test_replay_writes_each_file_at_its_path_in_the_live_tree_and_says_so(cli: Cli) -> None:
+    before_file(cli)
+    cli.ok("import", str(cli.styles))
+    out = cli.root / "as-it-was"
+
+    said = cli.ok("replay", "--until", datetime.now(UTC).isoformat(), "--out", str(out)).stdout
+
+    assert said.startswith("wrote 1 style as of ")
+    assert [p.relative_to(out) for p in out.rglob("*") if p.is_file()] == [Path("1_ink_intensity") / DOCUMENT]
+    assert (out / "1_ink_intensity" / DOCUMENT).read_bytes() == (
+        cli.styles / "1_ink_intensity" / DOCUMENT
+    ).read_bytes()
+
+
+def test_replay_to_a_time_before_the_history_says_when_it_begins_and_makes_the_folder(cli: Cli) -> None:
+    before_file(cli)
+    cli.ok("import", str(cli.styles))
+    out = cli.root / "too-early"
+
+    said = one_line(cli.ok("replay", "--until", "2020-01-01T00:00:00Z", "--out", str(out)).stdout)
+
+    assert said.startswith("no style had a version as of 2020-01-01T00:00:00+00:00 (the history begins at ")
+    assert out.is_dir() and list(out.iterdir()) == []
+
+
 # --------------------------------------------------------------------------- doctor, dry run
 
 
@@ -293,8 +320,8 @@ def test_doctor_on_the_before_example_exits_1_naming_the_duplicate_and_creates_n
 
 def test_doctor_on_a_clean_fixture_exits_0_and_creates_no_database(cli: Cli) -> None:
     path = write_document(
-        cli.styles / "1_ink_intensity" / DOCUMENT,
-        (FIXTURES / "style_1_ink_intensity.json").read_text(encoding="utf-8"),
+        cli.styles / "82_stellar_sketch" / DOCUMENT,
+        (FIXTURES / "style_82_stellar_sketch.json").read_text(encoding="utf-8"),
     )
 
     result = cli.run("doctor", str(path))
@@ -302,6 +329,112 @@ def test_doctor_on_a_clean_fixture_exits_0_and_creates_no_database(cli: Cli) -> 
     assert result.returncode == 0, (result.stdout, result.stderr)
     assert "ok" in result.stdout
     assert not cli.db_path.parent.exists()
+
+
+STALE_AND_HALF_SYNCED = {
+    "versions": [
+        {
+            "id": "style_1_vV9",
+            "name": "V9",
+            "description": "started from the UI, never confirmed",
+            "timestamp": "2025-10-01T10:00:00.000Z",
+            "parameters": {},
+            "status": "pending",
+        },
+        {
+            "id": JOB_ID,
+            "name": "V7",
+            "description": "synced in half",
+            "timestamp": "2025-09-01T10:00:00.000Z",
+            "parameters": {},
+            "status": "completed",
+            "lastSynced": "2025-10-14T05:55:19.167Z",
+        },
+    ]
+}
+
+
+def test_doctor_finds_a_stale_pending_version_and_a_half_synced_entry_each_with_its_fix(cli: Cli) -> None:
+    path = write_document(cli.styles / "1_ink_intensity" / DOCUMENT, STALE_AND_HALF_SYNCED)
+
+    result = cli.run("doctor", str(cli.styles), LORALEDGER_RECONCILE_AFTER="2h")
+
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"{path}: 3 problems"  # the third: "completed but has no loraUrl"
+    (stale,) = [line for line in lines if line.startswith("  V9: ")]
+    assert stale.startswith("  V9: pending since 2025-10-01T10:00:00.000Z (")
+    assert "no RunPod job known" in stale
+    assert stale.endswith(
+        f"fix: loraledger import {cli.styles} (once), then loraledger reconcile --older-than 2h:"
+        " it marks the attempt failed as never confirmed"
+    )
+    (half,) = [line for line in lines if line.startswith("  V7: has lastSynced")]
+    assert half.startswith("  V7: has lastSynced (2025-10-14T05:55:19.167Z) but no loraUrl; fix: ")
+    assert "loraledger sync --style 1" in half
+    assert not cli.db_path.parent.exists()
+
+
+def test_doctor_asks_runpod_about_an_old_pending_job_and_says_when_it_ended(
+    cli: Cli, runpod_stub: RunPodStub
+) -> None:
+    answer = httpx.post(
+        f"{runpod_stub.base_url}/{runpod_stub.endpoint_id}/run",
+        headers={"Authorization": f"Bearer {runpod_stub.api_key}"},
+        json={"input": {"training_config": {"model_name": "style_1_vV8"}}},
+    )
+    job_id = answer.json()["id"]
+    runpod_stub.set_status(job_id, "COMPLETED")
+    document = json.loads(json.dumps(BEFORE))
+    document["versions"] = [{**document["versions"][1], "id": job_id}]
+    write_document(cli.styles / "1_ink_intensity" / DOCUMENT, document)
+
+    result = cli.run(
+        "doctor",
+        str(cli.styles),
+        LORALEDGER_RUNPOD_BASE_URL=runpod_stub.base_url,
+        LORALEDGER_RUNPOD_ENDPOINT_ID=runpod_stub.endpoint_id,
+        LORALEDGER_RUNPOD_API_KEY=runpod_stub.api_key,
+    )
+
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert f"but RunPod says job {job_id} ended: COMPLETED; fix: " in result.stdout
+    assert "it records RunPod's answer" in result.stdout
+
+
+def test_import_with_a_style_takes_only_that_styles_folder_and_refuses_one_it_does_not_find(cli: Cli) -> None:
+    write_document(cli.styles / "1_ink_intensity" / DOCUMENT, BEFORE)
+    write_document(
+        cli.styles / "2_portrait" / DOCUMENT,
+        (FIXTURES / "style_1_ink_intensity.json").read_text(encoding="utf-8"),
+    )
+
+    missing = cli.run("import", str(cli.styles), "--style", "99")
+
+    assert missing.returncode == 1
+    assert one_line(missing.stderr) == (
+        "error: no training_versions.json of style 99 (a folder named 99 or 99_<slug>)"
+        f" found under {cli.styles}"
+    )
+    imported = cli.ok("import", str(cli.styles), "--style", "2")
+    assert imported.stdout.startswith(f"{cli.styles / '2_portrait' / DOCUMENT}: style 2, ")
+    assert "1_ink_intensity" not in imported.stdout
+    service = cli.service()
+    try:
+        assert service.ledger.queries.version_names(1) == []
+        assert service.ledger.queries.version_names(2) != []
+    finally:
+        service.close()
+
+
+def test_reconcile_without_runpod_settings_names_what_reconcile_needs(cli: Cli) -> None:
+    result = cli.run("reconcile")
+
+    assert result.returncode == 1
+    assert one_line(result.stderr) == (
+        "error: LORALEDGER_RUNPOD_ENDPOINT_ID is not set: it is needed to ask RunPod about pending"
+        " trainings (reconcile)"
+    )
 
 
 def test_import_dry_run_writes_no_database_and_no_file(cli: Cli) -> None:
@@ -437,6 +570,28 @@ def test_import_of_a_missing_path_is_a_one_line_error(cli: Cli) -> None:
     assert result.returncode == 1
     line = one_line(result.stderr)
     assert line.startswith("error: ") and str(missing) in line
+
+
+def test_skipped_lists_each_passed_over_file_once_however_many_syncs_saw_it(
+    s3_cli: Cli, s3_bucket: S3Bucket
+) -> None:
+    s3_bucket.put(PREFIX + "style_1_vV8.safetensors", b"lora weights")
+    s3_bucket.put(PREFIX + "Style_2_VV9.safetensors", b"odd name")
+    s3_cli.ok("sync")
+    s3_cli.ok("sync")
+
+    listed = json.loads(s3_cli.ok("skipped", "--json").stdout)["skipped"]
+    (skip,) = listed
+    assert skip["key"] == PREFIX + "Style_2_VV9.safetensors"
+    assert (skip["rule"], skip["style_id"], skip["source"]) == (
+        "skipped:key-is-not-a-lora-name",
+        None,
+        "s3-sync",
+    )
+    text = s3_cli.ok("skipped").stdout
+    assert text.splitlines()[0] == "1 skipped file"
+    assert "Style_2_VV9.safetensors" in text and skip["reason"] in text
+    assert json.loads(s3_cli.ok("skipped", "--style", "1", "--json").stdout) == {"skipped": []}
 
 
 def test_sync_without_a_bucket_names_the_setting_in_one_line(cli: Cli) -> None:
@@ -592,7 +747,7 @@ def test_rebuild_refuses_a_style_folder_linked_to_another_styles_and_says_why(cl
     result = cli.run("rebuild")
 
     assert result.returncode == 1, (result.stdout, result.stderr)
-    assert "wrote 1 styles: 1" in result.stdout
+    assert "wrote 1 style: 1" in result.stdout
     reason, error = result.stderr.strip().splitlines()
     # The reason is a log line (time, level, logger, then the message); the error ends the output.
     assert "ERROR loraledger.projections.writer: style 2: its file cannot be written" in reason

@@ -19,6 +19,7 @@ import loraledger.adapters.atomic_files as atomic_files
 from loraledger.adapters.file_state import FileState
 from loraledger.adapters.files import (
     DEFAULT_LAYOUT,
+    FolderMissing,
     LayoutError,
     ProjectionFileWriter,
     WriteResult,
@@ -405,16 +406,62 @@ def test_pick_segment_never_picks_11_foo_for_style_1(tmp_path: Path) -> None:
     images = tmp_path / "resources" / "style_images"
     (images / "11_foo").mkdir(parents=True)
     (images / "1foo").mkdir()
-    path = resolve_style_path(tmp_path, PICK_LAYOUT, 1)
-    assert path == images.resolve() / "1" / "training_versions.json"
+    with pytest.raises(FolderMissing, match="style 1 has no 1_\\* folder"):
+        resolve_style_path(tmp_path, PICK_LAYOUT, 1)
+    (images / "1_ink").mkdir()
+    assert (
+        resolve_style_path(tmp_path, PICK_LAYOUT, 1) == images.resolve() / "1_ink" / "training_versions.json"
+    )
 
 
-def test_pick_segment_uses_the_bare_id_when_no_folder_exists(tmp_path: Path) -> None:
+def test_pick_segment_never_makes_a_bare_id_folder_the_file_waits_for_its_folder(tmp_path: Path) -> None:
+    images = tmp_path / "resources" / "style_images"
+    (images / "1").mkdir(parents=True)  # in the deployment's tree: assessments, not the style's file
     writer = ProjectionFileWriter(tmp_path, PICK_LAYOUT, state_dir=state_for(tmp_path))
-    result = writer.write(1, "x")
-    expected = tmp_path.resolve() / "resources" / "style_images" / "1" / "training_versions.json"
-    assert result.path == expected
-    assert expected.read_text() == "x"
+
+    with pytest.raises(FolderMissing):
+        writer.write(1, "x")
+
+    assert list((images / "1").iterdir()) == [] and sorted(p.name for p in images.iterdir()) == ["1"]
+    assert writer.waiting_reason(1) is not None and "1_*" in str(writer.waiting_reason(1))
+    (images / "1_ink").mkdir()
+    assert writer.write(1, "x").path == images.resolve() / "1_ink" / "training_versions.json"
+    assert writer.waiting_reason(1) is None
+
+
+FALLBACK = "../../data/training_versions/{style_id}.json"
+
+
+def test_a_style_without_its_folder_goes_to_the_fallback_file_which_goes_when_the_folder_appears(
+    tmp_path: Path,
+) -> None:
+    images = tmp_path / "resources" / "style_images"
+    images.mkdir(parents=True)
+    layout = "{style_id}_*/training_versions.json"
+    writer = ProjectionFileWriter(images, layout, state_dir=state_for(tmp_path), fallback=FALLBACK)
+    fallback = tmp_path.resolve() / "data" / "training_versions" / "7.json"
+
+    assert writer.write(7, "first").path == fallback
+    assert fallback.read_text() == "first" and list(images.iterdir()) == []
+    assert writer.waiting_reason(7) is None
+
+    (images / "7_watercolor").mkdir()
+    assert writer.write(7, "second").path == images.resolve() / "7_watercolor" / "training_versions.json"
+    assert not fallback.exists()  # the copy the service wrote is gone, once the folder has the file
+
+
+def test_a_fallback_file_someone_else_changed_is_left_when_the_folder_appears(tmp_path: Path) -> None:
+    images = tmp_path / "resources" / "style_images"
+    images.mkdir(parents=True)
+    layout = "{style_id}_*/training_versions.json"
+    writer = ProjectionFileWriter(images, layout, state_dir=state_for(tmp_path), fallback=FALLBACK)
+    fallback = writer.write(7, "first").path
+    fallback.write_text("the UI's own change")
+
+    (images / "7_watercolor").mkdir()
+    writer.write(7, "second")
+
+    assert fallback.read_text() == "the UI's own change"
 
 
 def test_pick_segment_takes_the_first_sorted_match_and_ignores_plain_files(

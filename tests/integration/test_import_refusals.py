@@ -218,15 +218,16 @@ def test_a_store_holding_an_event_nested_500_levels_deep_still_rebuilds_and_answ
 ) -> None:
     cli.env["LORALEDGER_DATABASE_URL"] = database_url
     _append_deep_events(cli)
+    (cli.styles / "1_deep").mkdir(parents=True)  # the layout picks the style's folder
 
     rebuilt = cli.run("rebuild")
     text = cli.run("history", "1", "V1")
     answer = cli.run("history", "1", "V1", "--json")
 
     assert rebuilt.returncode == 0, (rebuilt.stdout, rebuilt.stderr)
-    assert "wrote 1 styles: 1" in rebuilt.stdout
+    assert "wrote 1 style: 1" in rebuilt.stdout
     assert "nested deeper than 64 levels" in rebuilt.stderr and "Traceback" not in rebuilt.stderr
-    (entry,) = json.loads((cli.styles / "1" / DOCUMENT).read_text(encoding="utf-8"))["versions"]
+    (entry,) = json.loads((cli.styles / "1_deep" / DOCUMENT).read_text(encoding="utf-8"))["versions"]
     assert entry["isGood"] is True and entry["id"] == JOB
     assert isinstance(entry["parameters"]["x"], list)  # the first levels as JSON, the rest as text
     assert text.returncode == 0 and "Imported" in text.stdout and "nested deeper" in text.stdout, text.stderr
@@ -245,7 +246,7 @@ def test_a_store_holding_an_event_nested_500_levels_deep_still_rebuilds_and_answ
             )
         ),
     )
-    assert [e["name"] for e in json.loads((cli.styles / "1" / DOCUMENT).read_text())["versions"]] == [
+    assert [e["name"] for e in json.loads((cli.styles / "1_deep" / DOCUMENT).read_text())["versions"]] == [
         "V2",
         "V1",
     ]

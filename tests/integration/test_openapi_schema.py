@@ -33,6 +33,7 @@ ROUTES: dict[str, tuple[str, str, set[int], set[int], str | None]] = {
         "webhookToken",
     ),
     "syncS3": ("post", "/sync/s3", {200}, {400, 401, 408, 413, 422, 502, 503}, "apiToken"),
+    "listSkippedFiles": ("get", "/sync/skipped", {200}, {422, 503}, None),
     "getTrainingVersions": ("get", "/styles/{style_id}/training_versions.json", {200}, {404, 422, 503}, None),
     "getVersionHistory": ("get", "/styles/{style_id}/versions/{name}/history", {200}, {404, 422, 503}, None),
     "annotateVersion": (

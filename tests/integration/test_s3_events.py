@@ -159,7 +159,13 @@ def test_what_is_not_a_lora_event_of_ours_is_skipped_and_deleted(
 
     assert taken == ["skipped", "skipped"]  # the two files; the rest never reached the ledger
     assert entries(service) == {}
-    assert service.ledger.store.recorder.max_notification_id() in (None, 0)
+    # What is recorded is the skip of the file inside the prefix, once, with why (CONTRACT §12).
+    (skip,) = service.skipped_files()
+    assert (skip["key"], skip["source"], skip["rule"]) == (
+        PREFIX + "notes.txt",
+        "s3-event",
+        "skipped:key-is-not-a-lora-name",
+    )
     assert s3_events_queue.count() == 0
 
 

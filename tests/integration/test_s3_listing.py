@@ -236,20 +236,16 @@ def test_unreachable_endpoint_fails_quickly_with_a_listing_error(s3_server: S3Se
     assert s3_server.secret_key not in message
 
 
-def test_lists_20000_objects_quickly(s3_bucket: S3Bucket, request: pytest.FixtureRequest) -> None:
+def test_lists_every_one_of_20000_objects_across_listing_pages(s3_bucket: S3Bucket) -> None:
+    # How fast the listing goes is measured in bench/sync_bench.py, not here.
     keys = [f"loras/user-{i % 50:02d}/lora-{i:06d}.safetensors" for i in range(20_000)]
-    started = time.perf_counter()
     s3_bucket.put_many(keys)
-    seeded = time.perf_counter() - started
 
     client = make_s3_client(s3_bucket.server.endpoint_url)
-    started = time.perf_counter()
-    count = sum(1 for _ in list_objects(client, s3_bucket.name, "loras/"))
-    listed = time.perf_counter() - started
+    listed = [obj.key for obj in list_objects(client, s3_bucket.name, "loras/")]
 
-    request.node.user_properties += [("seed_20000_s", round(seeded, 3)), ("list_20000_s", round(listed, 3))]
-    assert count == 20_000
-    assert listed < 60, f"listing 20,000 objects took {listed:.1f}s"
+    assert len(listed) == 20_000
+    assert sorted(listed) == sorted(keys)
 
 
 def test_default_lora_url_base() -> None:

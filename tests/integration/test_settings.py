@@ -81,6 +81,7 @@ BAD_SETTINGS = {
     "LORALEDGER_LOG_LEVEL": ("loud", "DEBUG, INFO, WARNING"),
     "LORALEDGER_DATABASE_URL": ("mysql://db/ledger", "sqlite:///PATH or postgresql://"),
     "LORALEDGER_OUTPUT_LAYOUT": ("/srv/{style_id}.json", "relative to the output directory"),
+    "LORALEDGER_OUTPUT_FALLBACK": ("data/training_versions.json", "has no {style_id}"),
     "LORALEDGER_RUNPOD_BASE_URL": ("api.runpod.ai/v2", "http:// or https:// URL"),
     "LORALEDGER_PUBLIC_URL": ("ftp://ledger.example", "http:// or https:// URL"),
     "LORALEDGER_S3_ENDPOINT_URL": ("http://:9000", "with a host"),

@@ -195,6 +195,7 @@ def test_rebuild_from_scratch_gives_the_bytes_kept_up_incrementally(
     service.annotate(1, "V7", {"isGood": True, "note": "ünïcode ✓"}, [])
     service.annotate(82, "V6", {}, ["isGood"])
     moment = datetime(2025, 11, 2, 10, 30, 5, 123000, tzinfo=UTC)
+    (tree / "777_new_style").mkdir()  # the layout writes a style only into its own folder
     ledger.sync.observe(
         [
             LoraObject(f"models/{request.model_name}.safetensors", "e1", 10, moment),
@@ -209,6 +210,8 @@ def test_rebuild_from_scratch_gives_the_bytes_kept_up_incrementally(
     assert 777 in styles
     incremental = snapshot(service, styles)
 
+    for folder in tree.iterdir():  # the style folders of the team's tree, without their files
+        (tmp_path / "rebuilt" / folder.name).mkdir(parents=True)
     fresh = make_service(tmp_path / "rebuilt", TREE_LAYOUT)
     assert sorted(fresh.rebuild().styles_written) == styles
     assert snapshot(fresh, styles) == incremental

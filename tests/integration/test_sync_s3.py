@@ -18,6 +18,7 @@ import pytest
 
 from loraledger.api.bootstrap import open_service
 from loraledger.api.facade import Service
+from loraledger.api.render import sync_report_json
 from loraledger.api.settings import Settings
 from loraledger.application.sync import SyncReport
 from tests.support.s3_server import S3Bucket
@@ -235,13 +236,15 @@ def test_zero_byte_objects_are_skipped_with_a_reason_and_complete_or_create_noth
 
     report = service.sync()
 
-    assert (report.scanned, report.matched_pending, report.created, report.events) == (2, 0, 0, 0)
+    assert (report.scanned, report.matched_pending, report.created) == (2, 0, 0)
     assert {s["key"]: s["reason"] for s in report.skipped} == {
         empty_unknown: "V5: the file is empty (0 bytes): not a LoRA",
         empty_pending: "V5: the file is empty (0 bytes): not a LoRA",
     }
     assert [d.input["size"] for d in report.decisions] == [0, 0]
-    assert head(service) == before
+    assert head(service) == before + report.events  # the skips alone are recorded
+    assert {s["key"] for s in service.skipped_files()} == {empty_pending, empty_unknown}
+    assert service.sync().events == 0  # reported again, recorded once
     (entry,) = versions(service, 1)
     assert entry["status"] == "pending" and "loraUrl" not in entry
     assert service.ledger.queries.version_names(4) == []
@@ -385,3 +388,53 @@ def test_sync_of_20000_objects_over_50_styles_writes_one_entry_per_version_and_e
     assert head(service) == position
     assert again.unchanged == len(keys)
     assert all(count <= 1 for count in writes.values())
+
+
+# --------------------------------------------------------------------------- missing style folders
+
+
+def test_a_new_style_without_its_folder_never_lands_in_a_bare_id_folder_and_the_report_names_it(
+    make_service: ServiceFactory, s3_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    images = tmp_path / "resources" / "style_images"
+    (images / "1_ink_intensity").mkdir(parents=True)
+    (images / "3").mkdir()  # the deployment's assessments of style 3, not its file
+    s3_bucket.put(PREFIX + "style_1_vV1.safetensors", b"one")
+    s3_bucket.put(PREFIX + "style_3_vV1.safetensors", b"three")
+    service = make_service(output_dir=str(images), output_layout="{style_id}_*/training_versions.json")
+
+    report = service.sync()
+
+    assert report.created == 2 and set(report.waiting) == {3}
+    assert "3_*" in sync_report_json(report)["waiting"][0]["reason"]
+    assert "waiting" not in sync_report_json(service.sync())  # nothing touched style 3 this time
+    assert (images / "1_ink_intensity" / "training_versions.json").exists()
+    assert list((images / "3").iterdir()) == []
+    (images / "3_watercolor").mkdir()  # the team adds the folder: the next command writes it
+    service.rebuild()
+    assert json.loads((images / "3_watercolor" / "training_versions.json").read_text())["versions"]
+
+
+def test_with_a_fallback_a_new_styles_file_goes_where_the_old_ui_reads_it(
+    make_service: ServiceFactory, s3_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    images = tmp_path / "resources" / "style_images"
+    images.mkdir(parents=True)
+    s3_bucket.put(PREFIX + "style_3_vV1.safetensors", b"three")
+    service = make_service(
+        output_dir=str(images),
+        output_layout="{style_id}_*/training_versions.json",
+        output_fallback="../../data/training_versions/{style_id}.json",
+    )
+
+    report = service.sync()
+
+    fallback = tmp_path / "data" / "training_versions" / "3.json"
+    assert report.waiting == {} and json.loads(fallback.read_text())["versions"][0]["name"] == "V1"
+    assert list(images.iterdir()) == []
+    (images / "3_watercolor").mkdir()
+    s3_bucket.put(PREFIX + "style_3_vV2.safetensors", b"three again")
+    service.sync()
+    written = json.loads((images / "3_watercolor" / "training_versions.json").read_text())
+    assert [v["name"] for v in written["versions"]] == ["V2", "V1"]
+    assert not fallback.exists()

@@ -87,3 +87,12 @@ def test_text_naming_no_recorded_version_finds_nothing(ledger: Ledger) -> None:
         "https://[::1",
     ):
         assert ledger.queries.locate(text) is None, text
+
+
+def test_a_job_reported_before_its_version_is_known_counts_its_parked_reports(ledger: Ledger) -> None:
+    ledger.reports.apply(completed("job-unknown-1", model=None))
+    ledger.reports.apply(completed("job-unknown-1", model=None))
+
+    assert ledger.queries.locate("job-unknown-1") is None
+    assert ledger.queries.parked_reports("job-unknown-1") == 2
+    assert ledger.queries.parked_reports("job-never-seen") == 0

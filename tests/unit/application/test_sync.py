@@ -111,13 +111,16 @@ def test_an_empty_file_neither_completes_a_pending_version_nor_creates_one(ledge
 
     report = ledger.sync.observe(files, url_base=PLAIN)
 
-    assert (report.scanned, report.matched_pending, report.created, report.events) == (2, 0, 0, 0)
+    assert (report.scanned, report.matched_pending, report.created) == (2, 0, 0)
     assert [s["key"] for s in report.skipped] == [f.key for f in files]
     assert all("0 bytes" in s["reason"] for s in report.skipped)
     assert [d.rule for d in report.decisions] == [Rule.EMPTY_FILE, Rule.EMPTY_FILE]
-    assert event_count(ledger) == before
     assert ledger.queries.version_names(1) == ["V5"]
     assert only_entry(ledger, "V5")["status"] == "pending"
+    # What is recorded is the skips alone: once in the list, and on the version V5 names.
+    assert [s.key for s in ledger.queries.skipped_files()] == [f.key for f in files]
+    assert history_types(ledger, "V5")[-1] == "LoraSkipped"
+    assert event_count(ledger) == before + report.events
 
 
 def test_an_empty_file_is_reported_again_on_every_sync_until_the_real_file_lands(ledger: Ledger) -> None:
@@ -133,12 +136,16 @@ def test_an_empty_file_is_reported_again_on_every_sync_until_the_real_file_lands
     assert only_entry(ledger, "V5")["status"] == "completed"
 
 
-def test_a_style_whose_only_file_is_empty_records_nothing(ledger: Ledger) -> None:
+def test_a_style_whose_only_file_is_empty_gets_no_version_only_the_skip_record(ledger: Ledger) -> None:
     report = ledger.sync.observe([lora_file("style_3_vV1", EMPTY_ETAG, size=0)], url_base=PLAIN)
 
-    assert (report.created, report.events, len(report.skipped)) == (0, 0, 1)
+    assert (report.created, len(report.skipped)) == (0, 1)
     assert report.styles == set()
-    assert event_count(ledger) == 0
+    assert ledger.queries.version_names(3) == []
+    (skip,) = ledger.queries.skipped_files()
+    assert (skip.style_id, skip.version, skip.rule) == (3, "V1", Rule.EMPTY_FILE)
+    again = ledger.sync.observe([lora_file("style_3_vV1", EMPTY_ETAG, size=0)], url_base=PLAIN)
+    assert (again.events, len(again.skipped)) == (0, 1)
 
 
 def test_sync_never_creates_a_second_entry_for_a_requested_version(ledger: Ledger) -> None:
