@@ -63,7 +63,7 @@ class Documented:
             assert all("is not of type" in error for error in errors), errors
         # A success answer goes through its model: the bytes must be those json.dumps wrote before
         # (errors are written by their handlers, untouched; the projection is the file's own text).
-        if 200 <= status < 300 and operation_id != "getTrainingVersions":
+        if 200 <= status < 300 and operation_id not in ("getTrainingVersions", "getActorTrainingVersions"):
             written = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
             assert response.content == written.encode(), operation_id
         self.seen.add((operation_id, status))
@@ -233,6 +233,31 @@ def test_every_answer_has_its_documented_shape_and_the_bytes_json_dumps_writes(
     server.started_job(4, "V2")
     server.stub.fail_next(4, 500)
     docs.check("cancelTraining", server.client.post("/styles/4/versions/V2/cancel"), 502)
+    # listSkippedFiles: the files the sync above passed over, and its refusals.
+    skipped = docs.check("listSkippedFiles", server.client.get("/sync/skipped"), 200)
+    assert skipped["skipped"], skipped
+    docs.check("listSkippedFiles", server.client.get("/sync/skipped", params={"style_id": "0"}), 422)
+    # The actors' routes: the same commands as the styles', for the second subject kind.
+    actor = server.client.post("/actors/6/trainings", json={"version_name": "V2"})
+    _same_entry(
+        docs.check("startActorTraining", actor, 201),
+        server.client.get("/actors/6/training_versions.json").json()["versions"][0],
+    )
+    actor_again = server.client.post("/actors/6/trainings", json={"version_name": "V2"})
+    docs.check("startActorTraining", actor_again, 409)
+    docs.check("getActorTrainingVersions", server.client.get("/actors/6/training_versions.json"), 200)
+    docs.check("getActorTrainingVersions", server.client.get("/actors/7/training_versions.json"), 404)
+    docs.check("getActorVersionHistory", server.client.get("/actors/6/versions/V2/history"), 200)
+    docs.check("getActorVersionHistory", server.client.get("/actors/6/versions/V9/history"), 404)
+    docs.check(
+        "annotateActorVersion", server.client.patch("/actors/6/versions/V2", json={"isGood": True}), 200
+    )
+    docs.check(
+        "annotateActorVersion", server.client.patch("/actors/6/versions/V9", json={"isGood": True}), 404
+    )
+    docs.check("cancelActorTraining", server.client.post("/actors/6/versions/V2/cancel"), 200)
+    docs.check("cancelActorTraining", server.client.post("/actors/6/versions/V2/cancel"), 409)
+    docs.check("cancelActorTraining", server.client.post("/actors/6/versions/V9/cancel"), 404)
     unmatched = docs.check("unmatchedWebhooks", server.client.get("/webhooks/unmatched"), 200)
     assert [item["job_id"] for item in unmatched["unmatched"]] == [unknown["id"]]
     json_headers = {"content-type": "application/json"}
@@ -268,25 +293,45 @@ def test_every_answer_has_its_documented_shape_and_the_bytes_json_dumps_writes(
         for operation in methods.values()
         for status in operation["responses"]
     }
+    # The actors' routes answer their refusals (400, 401, 408, 413, 422, 502, 503) from the same
+    # dependencies and handlers as the styles' routes, which provoke each above.
+    actor_answers_the_style_routes_provoke = {
+        (operation_id, status)
+        for operation_id in (
+            "startActorTraining",
+            "getActorTrainingVersions",
+            "getActorVersionHistory",
+            "annotateActorVersion",
+            "cancelActorTraining",
+        )
+        for status in (400, 401, 408, 413, 422, 502, 503)
+    }
     # What this test does not provoke: the store away (test below), a missing setting, S3
     # refusing, and a body that takes longer than its read deadline (408, tests of api/limits.py).
     slow_bodies = ("startTraining", "receiveRunpodWebhook", "syncS3", "annotateVersion")
-    assert documented - docs.seen <= {(operation_id, 408) for operation_id in slow_bodies} | {
-        (operation_id, 503)
-        for operation_id in (
-            "startTraining",
-            "receiveRunpodWebhook",
-            "syncS3",
-            "getTrainingVersions",
-            "getVersionHistory",
-            "annotateVersion",
-            "rebuildProjections",
-            "reconcile",
-            "cancelTraining",
-            "unmatchedWebhooks",
-            "readyz",
-        )
-    } | {("syncS3", 502)}, sorted(documented - docs.seen)
+    assert (
+        documented - docs.seen
+        <= {(operation_id, 408) for operation_id in slow_bodies}
+        | {
+            (operation_id, 503)
+            for operation_id in (
+                "startTraining",
+                "receiveRunpodWebhook",
+                "syncS3",
+                "getTrainingVersions",
+                "getVersionHistory",
+                "annotateVersion",
+                "rebuildProjections",
+                "reconcile",
+                "cancelTraining",
+                "unmatchedWebhooks",
+                "listSkippedFiles",
+                "readyz",
+            )
+        }
+        | {("syncS3", 502)}
+        | actor_answers_the_style_routes_provoke
+    ), sorted(documented - docs.seen)
 
 
 def test_a_webhook_without_a_secret_configured_answers_the_documented_503(make_server: ServerFactory) -> None:

@@ -143,7 +143,9 @@ def test_an_unknown_loraledger_variable_is_a_warning_naming_the_closest_setting(
 
     result = cli.run("doctor", "styles", LORALEDGER_LOG_LEVLE="DEBUG", LORALEDGER_TEST_POSTGRES_URL="x")
 
-    assert result.returncode == 0, (result.stdout, result.stderr)
+    # doctor ran (exit 1: the file's V8 has been pending for longer than the reconcile delay); a bad
+    # setting would have stopped it with exit 2.
+    assert result.returncode == 1, (result.stdout, result.stderr)
     line = one_line(result.stderr)
     assert "WARNING" in line and "LORALEDGER_LOG_LEVLE is not a loraledger setting" in line, line
     assert line.endswith("did you mean LORALEDGER_LOG_LEVEL?"), line
@@ -215,7 +217,7 @@ def test_a_cli_warning_goes_to_stderr_as_one_json_object_per_line(cli: Cli) -> N
 
     assert result.returncode == 0, result.stderr
     (backup,) = kept_backups(cli)
-    assert result.stdout == "wrote 1 styles: 1\n"  # the warning is not output
+    assert result.stdout == "wrote 1 style: 1\n"  # the warning is not output
     (warning,) = json_lines(result.stderr)
     assert warning["level"] == "WARNING"
     assert warning["logger"] == "loraledger.projections.writer"
@@ -266,7 +268,8 @@ def test_human_output_prints_emoji_codes_and_markup_in_the_data_unchanged(cli: C
 
     imported = cli.ok("import", str(cli.styles))
     history = cli.ok("history", "1", "V8")
-    doctor = cli.ok("doctor", str(cli.styles))
+    doctor = cli.run("doctor", str(cli.styles))  # exit 1: it names the long-pending V8
+    assert doctor.returncode == 1, (doctor.stdout, doctor.stderr)
 
     for result in (imported, history, doctor):
         assert folder in result.stdout, result.stdout
@@ -310,7 +313,8 @@ def test_libpq_options_of_the_database_url_reach_every_connection(postgres_with_
 @pytest.mark.postgres
 def test_sslmode_require_against_a_server_without_ssl_is_a_one_line_error(cli: Cli) -> None:
     base = postgres_url()
-    assert base is not None
+    if base is None:
+        pytest.skip("LORALEDGER_TEST_POSTGRES_URL is not set")
     separator = "&" if "?" in base else "?"
     url = f"{base}{separator}sslmode=require&schema=t_{uuid.uuid4().hex[:12]}"
 
