@@ -125,6 +125,14 @@ def open_service(
     return Service(settings, ledger, projection, files, Clients(settings), actor_projection, actor_files)
 
 
+def open_serving_service(settings: Settings) -> Service:
+    """The service of one `serve` process. On PostgreSQL whose tables exist (`serve` makes them once
+    before its workers start), nothing is created again: workers running eventsourcing's table
+    statements at the same moment race in PostgreSQL's catalogue ("tuple concurrently updated")."""
+    on_postgres = settings.database_url.startswith(("postgresql:", "postgres:", "postgresql+psycopg:"))
+    return open_service(settings, create_store=not (on_postgres and store_exists(settings.database_url)))
+
+
 def _file_writer(
     settings: Settings, ledger: Ledger, state_dir: Path, kind: SubjectKind
 ) -> ProjectionFileWriter:

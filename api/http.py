@@ -34,7 +34,7 @@ from loraledger.adapters.runpod import RunPodError
 from loraledger.adapters.runpod_payloads import JobPayload
 from loraledger.adapters.s3_listing import S3ListingError
 from loraledger.adapters.training_start import InvalidRunInput
-from loraledger.api.bootstrap import open_service
+from loraledger.api.bootstrap import open_serving_service
 from loraledger.api.facade import Service
 from loraledger.api.limits import BodyLimits
 from loraledger.api.operating import RequestContext, operating_router
@@ -489,7 +489,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service = open_service(settings)
+        service = open_serving_service(settings)
         if settings.webhook_secret is None:
             log.warning("LORALEDGER_WEBHOOK_SECRET is not set: RunPod webhooks will be refused")
         await run_in_threadpool(service.catch_up)
