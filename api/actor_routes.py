@@ -12,10 +12,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic_core import to_jsonable_python
 
+from loraledger.api.dependencies import ServiceDep
 from loraledger.api.http import (
     ANNOTATION_BODY,
     Mutating,
-    ServiceDep,
     StartTraining,
     StoreUp,
     VersionName,

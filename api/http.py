@@ -35,6 +35,7 @@ from loraledger.adapters.runpod_payloads import JobPayload
 from loraledger.adapters.s3_listing import S3ListingError
 from loraledger.adapters.training_start import InvalidRunInput
 from loraledger.api.bootstrap import open_serving_service
+from loraledger.api.dependencies import ServiceDep
 from loraledger.api.facade import Service
 from loraledger.api.limits import BodyLimits
 from loraledger.api.operating import RequestContext, operating_router
@@ -68,14 +69,6 @@ STYLE_ID_PATTERN = r"^[1-9][0-9]{0,8}$"
 
 
 # --------------------------------------------------------------------------- dependencies
-
-
-def get_service(request: Request) -> Service:
-    service: Service = request.app.state.service
-    return service
-
-
-ServiceDep = Annotated[Service, Depends(get_service)]
 
 
 def require_api_token(request: Request, service: ServiceDep) -> None:

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from loraledger.api.dependencies import ServiceDep
 from loraledger.api.facade import Service
 from loraledger.api.page_render import (
     SECURITY_HEADERS,
@@ -42,14 +43,6 @@ router = APIRouter(include_in_schema=False)
 
 class SignInNeeded(Exception):
     """A page asked for without the sign-in cookie while the API token is set."""
-
-
-def get_service(request: Request) -> Service:
-    service: Service = request.app.state.service
-    return service
-
-
-ServiceDep = Annotated[Service, Depends(get_service)]
 
 
 def signed_in(request: Request, service: ServiceDep) -> bool:
